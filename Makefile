@@ -1,0 +1,57 @@
+# Blind Spots — the two commands a newcomer needs:
+#   make lab    create .venv (first time only), install, open JupyterLab on notebooks/
+#   make test   same set-up, warm the model cache, run every test (unit, notebooks, browser)
+# Everything else is optional.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 8888
+PYTEST_ARGS ?=
+# Jupyter refuses to run as root unless told; containers and CI often are root.
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
+.PHONY: setup lab test unit notebooks browser warm demo assign bench clean-cache clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Blind Spots needs Python 3.10+, found " + sys.version.split()[0]'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG)
+
+test: $(STAMP)
+	$(BIN)/python -m lessons.warm
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests --ignore=tests/browser $(PYTEST_ARGS)
+
+notebooks: $(STAMP)
+	$(BIN)/python -m pytest notebooks $(PYTEST_ARGS)
+
+browser: $(STAMP)
+	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
+
+warm: $(STAMP)
+	$(BIN)/python -m lessons.warm
+
+demo: $(STAMP)
+	$(BIN)/voila notebooks --no-browser --Voila.ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG)
+
+assign: $(STAMP)
+	$(BIN)/python -m lessons.assign notebooks student
+
+bench: $(STAMP)
+	for f in benchmarks/*.py; do $(BIN)/python $$f || exit 1; done
+
+clean-cache: $(STAMP)
+	$(BIN)/python -c 'import shutil; from lessons.models import cache_dir; d = cache_dir(); shutil.rmtree(d, ignore_errors=True); print("removed", d)'
+
+clean:
+	rm -rf $(VENV)
