@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["ExerciseError", "passed", "require", "require_tensor", "require_close"]
+__all__ = ["ExerciseError", "passed", "require", "require_tensor", "require_close", "call_learner"]
 
 
 class ExerciseError(AssertionError):
@@ -48,5 +48,29 @@ def require_close(value: float, expected: float, what: str, *, tol: float, hint:
             f"{what} is {float(value):.4g}, expected about {float(expected):.4g} (±{tol:g}). {hint}".strip())
 
 
-# --------------------------------------------------------------------------- lesson 00
-# (each lesson adds its checks in its own section below, in lesson order)
+def call_learner(fn: object, *args, what: str = "your function", **kwargs):
+    """Call a learner's function, turning "not written yet" and crashes into feedback."""
+    require(callable(fn), f"{what} should be a function, but it is a {type(fn).__name__}")
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise ExerciseError(
+            f"{what} is not written yet: replace `raise NotImplementedError()` with your code, then run the cell again"
+        ) from None
+    except ExerciseError:
+        raise
+    except Exception as err:
+        raise ExerciseError(f"{what} raised {type(err).__name__}: {err}") from err
+
+
+# --------------------------------------------------------------------------- lesson 01
+
+# --------------------------------------------------------------------------- lesson 02
+
+# --------------------------------------------------------------------------- lesson 03
+
+# --------------------------------------------------------------------------- lesson 04
+
+# --------------------------------------------------------------------------- lesson 05
+
+# --------------------------------------------------------------------------- lesson 06

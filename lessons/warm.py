@@ -2,18 +2,36 @@
 
 Run ``python -m lessons.warm`` (``make warm``; Binder's postBuild does it too). Safe to run
 again: cached models load in milliseconds. ``--list`` shows what would be trained.
+
+A lesson module with cached models of its own exposes ``CACHED_MODELS``: a dict of
+name → zero-argument loader (which trains on first use, then reads the cache).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 
 from . import models
 
-# Each entry: (name, loader). Lessons with their own cached models add a line here.
-WARMERS = [(f"pretrained:{name}", (lambda n=name: models.pretrained(n, progress=False))) for name in models.PRETRAINED]
+# Modules that may expose CACHED_MODELS, in lesson order.
+_MODULES = ("lessons.transfer", "lessons.fooling", "lessons.directions", "lessons.training", "lessons.blackbox")
+
+
+def warmers() -> list[tuple[str, object]]:
+    """Every (name, loader) pair: the ``PRETRAINED`` models, then each lesson's own."""
+    found = [(f"models.pretrained('{n}')", (lambda n=n: models.pretrained(n, progress=False))) for n in models.PRETRAINED]
+    for module_name in _MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name != module_name:  # the module exists but something it imports is missing
+                raise
+            continue
+        found += [(f"{module_name.split('.')[-1]}:{n}", load) for n, load in getattr(module, "CACHED_MODELS", {}).items()]
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"model cache: {models.cache_dir()}")
     total = time.perf_counter()
-    for name, load in WARMERS:
+    for name, load in warmers():
         if args.list:
             print(" ", name)
             continue
@@ -30,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         model = load()
         info = getattr(model, "cache_info", {})
         state = "cached" if info.get("cached") else "trained"
-        print(f"  {name:<32} {state:<8} {time.perf_counter() - start:6.1f} s", flush=True)
+        print(f"  {name:<40} {state:<8} {time.perf_counter() - start:6.1f} s", flush=True)
     if not args.list:
         print(f"all models ready in {time.perf_counter() - total:.1f} s")
     return 0
