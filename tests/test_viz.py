@@ -1,0 +1,51 @@
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from lessons import viz
+
+
+def test_triptych_layout_titles_and_difference(cnn, digits):
+    x, _ = digits
+    x_adv = (x[:2] + 0.05).clamp(0, 1)
+    fig = viz.triptych(x[:2], x_adv, model=cnn, magnify=10)
+    assert isinstance(fig, Figure) and len(fig.axes) == 6
+    assert fig.axes[0].get_title().startswith("original") and fig.axes[2].get_title().startswith("adversarial")
+    assert "%" in fig.axes[0].get_title()  # the model's confidence is shown
+    middle = fig.axes[1].images[0].get_array()
+    assert abs(float(middle.max()) - 1.0) < 1e-6 or float(middle.max()) > 0.9  # 0.5 + 10·0.05 = 1.0
+
+
+def test_triptych_rejects_mismatched_or_bad_images(digits):
+    x, _ = digits
+    with pytest.raises(ValueError, match="same shape"):
+        viz.triptych(x[:2], x[:3])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        viz.triptych(x[:1], x[:1] * 300)
+    with pytest.raises(ValueError, match="magnify must be in"):
+        viz.triptych(x[:1], x[:1], magnify=-1)
+
+
+def test_image_grid_and_titles(digits):
+    x, y = digits
+    fig = viz.image_grid(x[:10], titles=[str(int(v)) for v in y[:10]], ncols=4)
+    assert len(fig.axes) == 12 and fig.axes[0].get_title() == str(int(y[0]))
+    with pytest.raises(ValueError, match="one entry per image"):
+        viz.image_grid(x[:3], titles=["a"])
+
+
+def test_confidence_bars_and_png():
+    probs = torch.tensor([0.1, 0.6, 0.3])
+    fig = viz.confidence_bars(probs, labels=["a", "b", "c"], k=2)
+    ticks = sorted((t.get_position()[1], t.get_text()) for t in fig.axes[0].get_yticklabels())
+    assert [name for _, name in ticks] == ["c", "b"]  # top-2 only, the most likely at the top
+    assert viz.figure_png(fig).startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match="1-D tensor"):
+        viz.confidence_bars(torch.rand(2, 3))
+
+
+def test_to_numpy_image_handles_grey_and_rgb():
+    assert viz.to_numpy_image(torch.rand(1, 1, 5, 6)).shape == (5, 6)
+    assert viz.to_numpy_image(torch.rand(3, 5, 6)).shape == (5, 6, 3)
+    with pytest.raises(ValueError, match="one image"):
+        viz.to_numpy_image(torch.rand(2, 1, 5, 5))
