@@ -1,0 +1,329 @@
+"""Adversarial training (lesson 05): training steps, the ε ramp, evaluation with restarts, the loop."""
+
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lessons import attacks, models, training
+
+
+@pytest.fixture()
+def batch(mnist):
+    return mnist.x_train[:16].clone(), mnist.y_train[:16].clone()
+
+
+def _params(model):
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def _same(a, b):
+    return all(torch.equal(p, q) for p, q in zip(a, b))
+
+
+def _close(a, b, tol=1e-5):
+    return all(torch.allclose(p, q, atol=tol, rtol=tol) for p, q in zip(a, b))
+
+
+# --------------------------------------------------------------------------- ramp
+
+
+def test_ramp_grows_linearly_then_stays():
+    assert training.ramp(0, 0.3, 4) == 0.0
+    assert training.ramp(1, 0.3, 4) == pytest.approx(0.075)
+    assert training.ramp(2.5, 0.3, 4) == pytest.approx(0.1875)
+    assert training.ramp(4, 0.3, 4) == pytest.approx(0.3)
+    assert training.ramp(9, 0.3, 4) == pytest.approx(0.3)
+    assert training.ramp(0, 0.3, 0) == 0.3  # no ramp: the full ε from the start
+
+
+@pytest.mark.parametrize("args, match", [((-1, 0.3, 2), "epoch"), ((0, 1.5, 2), "eps"), ((0, 0.3, -1), "ramp_epochs")])
+def test_ramp_rejects_bad_arguments(args, match):
+    with pytest.raises(ValueError, match=match):
+        training.ramp(*args)
+
+
+# --------------------------------------------------------------------------- training steps
+
+
+@pytest.mark.parametrize("method", training.METHODS)
+def test_each_method_changes_the_model_and_leaves_the_data_untouched(tiny_cnn, batch, method):
+    x, y = batch
+    x0, y0 = x.clone(), y.clone()
+    pool = (x[:8].flip(-1).clone(), y[:8].clone())
+    pool0 = (pool[0].clone(), pool[1].clone())
+    before = _params(tiny_cnn)
+    opt = torch.optim.Adam(tiny_cnn.parameters(), lr=1e-3)
+    losses = training.training_step(tiny_cnn, opt, x, y, method=method, eps=0.3, steps=2,
+                                    pool=pool if method == "pool" else None, generator=torch.Generator().manual_seed(0))
+    assert not _same(before, _params(tiny_cnn)), f"{method} did not change the model"
+    assert torch.equal(x, x0) and torch.equal(y, y0) and not x.requires_grad
+    assert torch.equal(pool[0], pool0[0]) and torch.equal(pool[1], pool0[1])
+    assert set(losses) == {"loss", "clean_loss", "adv_loss"} and all(math.isfinite(v) for v in losses.values())
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in tiny_cnn.parameters())
+
+
+def _reference_step(model, x, y, loss_fn):
+    """A step written out by hand: Adam on loss_fn(model)."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss = loss_fn(model)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
+
+
+def test_pgd_step_matches_a_step_on_attacks_pgd_examples(tiny_cnn, batch):
+    x, y = batch
+    ref = copy.deepcopy(tiny_cnn)
+    x_adv = attacks.pgd(ref, x, y, 0.3, steps=3, alpha=2.5 * 0.3 / 3, generator=torch.Generator().manual_seed(5))
+    ref_loss = _reference_step(ref, x, y, lambda m: F.cross_entropy(m(x_adv), y))
+    opt = torch.optim.Adam(tiny_cnn.parameters(), lr=1e-3)
+    out = training.training_step(tiny_cnn, opt, x, y, method="pgd", eps=0.3, steps=3,
+                                 generator=torch.Generator().manual_seed(5))
+    assert out["loss"] == pytest.approx(ref_loss, rel=1e-5) and out["adv_loss"] == out["loss"]
+    assert _close(_params(ref), _params(tiny_cnn))
+
+
+def test_fgsm_step_mixes_clean_and_adversarial_loss_half_and_half(tiny_cnn, batch):
+    x, y = batch
+    ref = copy.deepcopy(tiny_cnn)
+    x_adv = attacks.fgsm(ref, x, y, 0.25)
+    ref_loss = _reference_step(ref, x, y, lambda m: 0.5 * F.cross_entropy(m(x), y) + 0.5 * F.cross_entropy(m(x_adv), y))
+    opt = torch.optim.Adam(tiny_cnn.parameters(), lr=1e-3)
+    out = training.training_step(tiny_cnn, opt, x, y, method="fgsm", eps=0.25)
+    assert out["loss"] == pytest.approx(ref_loss, rel=1e-5)
+    assert out["loss"] == pytest.approx(0.5 * out["clean_loss"] + 0.5 * out["adv_loss"], rel=1e-5)
+    assert _close(_params(ref), _params(tiny_cnn))
+
+
+def test_fast_fgsm_is_one_random_start_step_of_1_25_eps(tiny_cnn, batch):
+    x, y = batch
+    fast = training.adversarial_examples("fast_fgsm", tiny_cnn, x, y, 0.2, generator=torch.Generator().manual_seed(1))
+    ref = attacks.pgd(tiny_cnn, x, y, 0.2, steps=1, alpha=0.25, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(fast, ref)
+    assert float((fast - x).abs().max()) <= 0.2 + 1e-6 and 0 <= float(fast.min()) and float(fast.max()) <= 1
+    # the random start: another seed gives other examples
+    other = training.adversarial_examples("fast_fgsm", tiny_cnn, x, y, 0.2, generator=torch.Generator().manual_seed(2))
+    assert not torch.equal(fast, other)
+
+
+def test_standard_examples_are_a_copy(tiny_cnn, batch):
+    x, y = batch
+    out = training.adversarial_examples("standard", tiny_cnn, x, y, 0.3)
+    assert torch.equal(out, x) and out.data_ptr() != x.data_ptr()
+
+
+def test_training_step_rejects_bad_arguments(tiny_cnn, batch):
+    x, y = batch
+    opt = torch.optim.Adam(tiny_cnn.parameters())
+    with pytest.raises(ValueError, match="method must be one of .*'pgd'.*got 'madry'"):
+        training.training_step(tiny_cnn, opt, x, y, method="madry", eps=0.3)
+    with pytest.raises(ValueError, match="eps must be in \\[0, 1\\], got 8"):
+        training.training_step(tiny_cnn, opt, x, y, method="pgd", eps=8)
+    with pytest.raises(ValueError, match="needs pool="):
+        training.training_step(tiny_cnn, opt, x, y, method="pool", eps=0.3)
+    with pytest.raises(TypeError, match="optimizer"):
+        training.training_step(tiny_cnn, "adam", x, y, method="pgd", eps=0.3)
+    with pytest.raises(ValueError, match="\\[0, 1\\]"):
+        training.training_step(tiny_cnn, opt, x * 255, y, method="pgd", eps=0.3)
+    with pytest.raises(ValueError, match="clean_weight"):
+        training.training_step(tiny_cnn, opt, x, y, method="fgsm", eps=0.3, clean_weight=2)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+class _MarkerModel(nn.Module):
+    """Class 0 when pixel (0, 0) is bright, else class 1: easy to fool on purpose."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(10.0))
+
+    def forward(self, x):
+        bright = x[:, 0, 0, 0] - 0.5
+        return torch.stack([self.scale * bright, -self.scale * bright], dim=1)
+
+
+def _marked(n):
+    """n images of class 0; pixel (0, 1) stores the image's index so an attack can tell them apart."""
+    x = torch.zeros(n, 1, 2, 2)
+    x[:, 0, 0, 0] = 1.0
+    x[:, 0, 0, 1] = torch.arange(n) / n
+    return x, torch.zeros(n, dtype=torch.long)
+
+
+def _fool_one_third_per_restart(n, calls):
+    def fn(model, x, y, generator):
+        r = len(calls)
+        calls.append(len(x))
+        ids = (x[:, 0, 0, 1] * n).round().long()
+        x = x.clone()
+        x[ids % 3 == r, 0, 0, 0] = 0.0  # restart r fools the digits with id ≡ r (mod 3)
+        return x
+    return fn
+
+
+def test_an_example_fooled_by_any_restart_counts_as_fooled():
+    model, (x, y) = _MarkerModel(), _marked(30)
+    for restarts, expected in [(1, 20), (2, 10), (3, 0), (5, 0)]:
+        calls = []
+        alive = training.robust_mask(model, x, y, training.Attack(_fool_one_third_per_restart(30, calls), restarts))
+        assert int(alive.sum()) == expected
+        assert bool((alive == ((torch.arange(30) % 3) >= restarts)).all())
+        # each restart attacks only the examples still standing, and restarts stop when none are left
+        assert calls == [30, 20, 10][: min(restarts, 3)]
+
+
+def test_a_digit_misread_when_clean_is_not_robust():
+    model, (x, y) = _MarkerModel(), _marked(6)
+    y = y.clone()
+    y[0] = 1  # the model says 0: wrong before any attack
+    identity = training.Attack(lambda m, xb, yb, g: xb.clone())
+    alive = training.robust_mask(model, x, y, identity)
+    assert alive.tolist() == [False] + [True] * 5
+
+
+def test_evaluate_gives_one_row_in_order(cnn, digits):
+    x, y = digits
+    row = training.evaluate(cnn, (x, y), {"FGSM": training.fgsm_attack(0.3), "PGD-5": training.pgd_attack(0.3, steps=5, alpha=0.075)},
+                            generator=torch.Generator().manual_seed(0))
+    assert list(row) == ["clean", "FGSM", "PGD-5"]
+    assert row["clean"] == pytest.approx(models.accuracy(cnn, x, y))
+    # the trusted reference: attacks.pgd itself, counted by hand (clean-correct and still correct)
+    x_adv = attacks.pgd(cnn, x, y, 0.3, steps=5, alpha=0.075, generator=torch.Generator().manual_seed(0))
+    clean_ok = models.predict(cnn, x).argmax(1) == y
+    fgsm_ok = models.predict(cnn, attacks.fgsm(cnn, x, y, 0.3)).argmax(1) == y
+    pgd_ok = models.predict(cnn, x_adv).argmax(1) == y
+    assert row["FGSM"] == pytest.approx(float((clean_ok & fgsm_ok).float().mean()))
+    # evaluate attacks only clean-correct digits, so the random starts differ; PGD-5 at ε = 0.3 fools a standard CNN either way
+    assert row["PGD-5"] <= float((clean_ok & pgd_ok).float().mean()) + 0.1 and row["PGD-5"] < 0.2
+
+
+def test_evaluate_rejects_bad_arguments(cnn, digits):
+    x, y = digits
+    with pytest.raises(TypeError, match="mapping"):
+        training.evaluate(cnn, (x, y), [training.fgsm_attack(0.1)])
+    with pytest.raises(ValueError, match="eps must be in \\[0, 1\\], got 3"):
+        training.pgd_attack(3)
+    with pytest.raises(ValueError, match="restarts must be an integer >= 1, got 0"):
+        training.pgd_attack(0.3, restarts=0)
+    with pytest.raises(TypeError, match="pair"):
+        training.evaluate(cnn, x, {})
+    with pytest.raises(ValueError, match="must return images of shape"):
+        training.robust_mask(cnn, x, y, lambda m, xb, yb, g: xb[:1])
+
+
+def test_robustness_curve_starts_at_clean_accuracy_and_falls(cnn, digits):
+    x, y = digits
+    curve = training.robustness_curve(cnn, (x, y), [0.0, 0.05, 0.3], steps=5, generator=torch.Generator().manual_seed(0))
+    assert curve[0] == pytest.approx(models.accuracy(cnn, x, y))
+    assert curve[0] >= curve[1] >= curve[2] and curve[2] < 0.2
+
+
+# --------------------------------------------------------------------------- catastrophic overfitting
+
+
+def test_catastrophic_overfitting_finds_the_collapse():
+    nan = math.nan
+    assert training.catastrophic_overfitting({"val_pgd": [nan, 0.4, 0.6, 0.55, 0.05, 0.5]}) == 4
+    assert training.catastrophic_overfitting({"val_pgd": [nan, 0.4, 0.6, 0.45]}) is None  # within 0.2 of the best
+    assert training.catastrophic_overfitting({"val_pgd": [nan, 0.4, 0.6, 0.45]}, drop=0.1) == 3
+    assert training.catastrophic_overfitting({"val_pgd": [0.0, 0.0]}) is None  # never robust is not a collapse
+    with pytest.raises(ValueError, match="val_pgd"):
+        training.catastrophic_overfitting({"loss": [1.0]})
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def test_split_validation_holds_out_the_tail(mnist):
+    (xt, yt), (xv, yv) = training.split_validation(mnist.x_train, mnist.y_train, 500)
+    assert len(xt) == 3500 and len(xv) == 500 and torch.equal(xv, mnist.x_train[-500:])
+    assert yv.bincount(minlength=10).min() >= 30  # shuffled and stratified: every digit is there
+    with pytest.raises(ValueError, match="n_val must be smaller"):
+        training.split_validation(mnist.x_train, mnist.y_train, 4000)
+
+
+def test_adversarial_train_keeps_the_most_robust_epoch_and_leaves_the_data(mnist):
+    x, y = mnist.x_train[:96].clone(), mnist.y_train[:96].clone()
+    xv, yv = mnist.x_train[-48:].clone(), mnist.y_train[-48:].clone()
+    x0 = x.clone()
+    torch.manual_seed(0)
+    model = models.lenet()
+    h = training.adversarial_train(model, (x, y), method="pgd", eps=0.3, epochs=3, ramp_epochs=1, steps=2,
+                                   batch_size=32, anneal=0.5, val=(xv, yv), val_steps=3, progress=False)
+    assert torch.equal(x, x0)
+    assert h["eps"] == pytest.approx([0.3, 0.3, 0.3])
+    assert all(len(h[k]) == 3 for k in ("clean_loss", "adv_loss", "val_clean", "val_fgsm", "val_pgd", "seconds"))
+    best = h["best_epoch"]
+    assert h["val_pgd"][best] == max(h["val_pgd"])
+    # the model we got back is the best epoch's: re-measuring gives the same validation numbers
+    again = training.evaluate(model, (xv, yv), {"fgsm": training.fgsm_attack(0.3),
+                                                "pgd": training.pgd_attack(0.3, steps=3, alpha=0.25)},
+                              generator=torch.Generator().manual_seed(1))
+    assert (again["clean"], again["fgsm"], again["pgd"]) == (h["val_clean"][best], h["val_fgsm"][best], h["val_pgd"][best])
+    assert h["cpu_seconds"] > 0 and h["train_seconds"] > 0 and not model.training
+
+
+def test_adversarial_train_ramps_eps_and_skips_validation_while_ramping(mnist):
+    x, y = mnist.x_train[:64], mnist.y_train[:64]
+    model = models.lenet()
+    h = training.adversarial_train(model, (x, y), method="fast_fgsm", eps=0.2, epochs=4, ramp_epochs=2, batch_size=32,
+                                   val=(mnist.x_train[-32:], mnist.y_train[-32:]), val_steps=2, progress=False)
+    assert h["eps"] == pytest.approx([0.1, 0.2, 0.2, 0.2])
+    assert math.isnan(h["val_pgd"][0]) and not math.isnan(h["val_pgd"][1])
+    assert h["best_epoch"] >= 1
+
+
+def test_pool_training_runs_and_leaves_the_data(mnist):
+    x, y = mnist.x_train[:64].clone(), mnist.y_train[:64].clone()
+    x0 = x.clone()
+    model = models.lenet()
+    before = _params(model)
+    h = training.adversarial_train(model, (x, y), method="pool", eps=0.3, epochs=3, steps=2, batch_size=32,
+                                   pool_size=32, pool_refresh=0.5, progress=False)
+    assert torch.equal(x, x0) and not _same(before, _params(model))
+    assert h["best_epoch"] == 2 and h["catastrophic_epoch"] is None  # no validation: the last epoch
+
+
+def test_adversarial_train_rejects_bad_arguments(mnist):
+    x, y = mnist.x_train[:8], mnist.y_train[:8]
+    model = models.lenet()
+    with pytest.raises(ValueError, match="method must be one of"):
+        training.adversarial_train(model, (x, y), method="trades")
+    with pytest.raises(ValueError, match="ramp_epochs must be in \\[0, 2\\], got 5"):
+        training.adversarial_train(model, (x, y), epochs=2, ramp_epochs=5)
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1, got 0"):
+        training.adversarial_train(model, (x, y), epochs=0)
+    with pytest.raises(ValueError, match="anneal"):
+        training.adversarial_train(model, (x, y), anneal=1.5)
+    with pytest.raises(TypeError, match="model"):
+        training.adversarial_train("net", (x, y))
+    with pytest.raises(ValueError, match="shape"):
+        training.adversarial_train(model, (x, y[:4]))
+
+
+# --------------------------------------------------------------------------- cached models
+
+
+def test_cached_models_cover_every_recipe():
+    assert set(training.CACHED_MODELS) == set(training.RECIPES)
+    assert {r["method"] for r in training.RECIPES.values()} == set(training.METHODS)
+    with pytest.raises(ValueError, match="must be one of"):
+        training.robust_model("madry-full")
+
+
+def test_robust_model_trains_once_then_loads(isolated_cache, monkeypatch):
+    tiny = dict(training.RECIPES["standard"], epochs=1, n_train=200, description="tiny, for the test")
+    monkeypatch.setitem(training.RECIPES, "standard", tiny)
+    first = training.robust_model("standard", device="cpu", progress=False)
+    second = training.robust_model("standard", device="cpu", progress=False)
+    assert first.cache_info["cached"] is False and second.cache_info["cached"] is True
+    info = second.cache_info
+    assert {"best_epoch", "cpu_seconds", "train_seconds", "val_pgd", "description", "method"} <= set(info)
+    assert all(torch.equal(p, q) for p, q in zip(first.state_dict().values(), second.state_dict().values()))
