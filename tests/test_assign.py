@@ -341,6 +341,8 @@ def first_exercise_behaves(source, name: str, cwd: Path) -> None:
         "ExerciseError with feedback (call the learner's code through checks.call_learner, and give "
         "variable answers a value before the solution region, e.g. `smallest_eps = None`)")
     assert len(evalue) >= 20 and " " in evalue, f"{name}: {gid} feedback is too terse: {evalue!r}"
+    shown = "\n".join(next(o for o in executed.cells[check].outputs if o.output_type == "error").traceback)
+    assert "checks.py" not in shown, f"{name}: the learner sees the checks' internals:\n{shown}"
     n = len(student.cells[:check + 1])
     for i in (n, n + 1):
         assert status.get(i) == "ok", f"{name}: the solution of {gid} fails its check: {error(i)}"
