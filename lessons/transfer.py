@@ -1,0 +1,633 @@
+"""Transferability: do adversarial examples made for one model fool another? (lesson 02)
+
+Szegedy et al. (2013, §4.3, Tables 2–4) fed the adversarial examples found for one MNIST
+network to other networks — other architectures, other weight decays, and networks trained
+on a *disjoint* half of the training set — and found that a large share still fooled them,
+far more than Gaussian noise of the same size does. This module rebuilds those tables:
+
+- ``halves`` and ``half_model``: the disjoint training halves P1/P2 and the Table 3 models
+  (``CACHED_MODELS``, so ``python -m lessons.warm`` trains them once);
+- ``craft`` → ``evaluate`` (or both at once, ``transfer_matrix``): error rate of every
+  target model on every set of examples, as a plain ``TransferMatrix``;
+- ``gaussian_noise``, ``matched_noise`` and ``rescale_perturbation``: the noise baselines
+  and the "magnified" rows of Table 4, with distortion measured as Szegedy's RMS
+  √(Σ(x′−x)²/n) on [0, 1] pixels;
+- ``transfer_report``: one source/target pair in detail (for the widget).
+
+Everything is batched, seeded through ``generator`` arguments and device-agnostic: examples
+are made on each model's device and come back on the device of ``x``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+
+from . import models as _models
+from .utils import check_choice, check_images, check_in_range, check_labels, check_positive_int, eval_mode
+
+__all__ = [
+    "halves",
+    "HALF_MODELS",
+    "half_model",
+    "CACHED_MODELS",
+    "rms_distortion",
+    "craft",
+    "evaluate",
+    "transfer_matrix",
+    "TransferMatrix",
+    "format_matrix",
+    "format_comparison",
+    "plot_matrix",
+    "gaussian_noise",
+    "matched_noise",
+    "rescale_perturbation",
+    "transfer_report",
+]
+
+
+# --------------------------------------------------------------------------- the halves P1 / P2
+
+
+def halves(x: torch.Tensor, y: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """Split a training set into two disjoint, class-balanced halves P1 and P2 (lesson 02).
+
+    Szegedy et al. split MNIST's 60,000 training digits into two halves of 30,000 and trained
+    networks on each, to ask whether adversarial examples transfer across *training sets*.
+    Here each class's examples are split in their stored order: the first half of every
+    class goes to P1, the rest to P2 (no randomness, so everyone gets the same halves).
+
+    Args:
+        x: images (N, C, H, W) in [0, 1].
+        y: labels (N,) int64.
+
+    Returns:
+        ``((x1, y1), (x2, y2))``: two disjoint subsets, in the original order, together
+        holding every example (P1 gets the smaller half of a class with an odd count).
+    """
+    check_images(x, "x")
+    y = check_labels(y, x.shape[0], "y")
+    take = torch.zeros(len(y), dtype=torch.bool)
+    y_cpu = y.cpu()
+    for cls in y_cpu.unique():
+        idx = (y_cpu == cls).nonzero().flatten()
+        take[idx[: len(idx) // 2]] = True
+    take = take.to(y.device)
+    return (x[take], y[take]), (x[~take], y[~take])
+
+
+@dataclass(frozen=True)
+class _HalfRecipe:
+    hidden: tuple[int, ...]
+    half: str  # "p1" or "p2"
+    seed: int  # initial weights and shuffling
+    description: str
+
+
+# Szegedy Table 3: FC100-100-10 and FC123-456-10 on P1, FC100-100-10' on P2 (weight decay 1e-5).
+# The P2 network also starts from other initial weights (seed 1), as a separately trained
+# network would; its architecture equals the first one's, so only data and seed differ.
+HALF_MODELS: dict[str, _HalfRecipe] = {
+    "p1-fc100": _HalfRecipe((100, 100), "p1", 0, "FC100-100-10 trained on P1 (Szegedy Table 3)"),
+    "p1-fc123-456": _HalfRecipe((123, 456), "p1", 0, "FC123-456-10 trained on P1 (Szegedy Table 3)"),
+    "p2-fc100": _HalfRecipe((100, 100), "p2", 1, "FC100-100-10' trained on P2 (Szegedy Table 3)"),
+}
+_HALF_EPOCHS = 20  # 2,000 digits per half: 20 epochs reach ~100% training accuracy, as in the paper
+_HALF_WEIGHT_DECAY = 1e-5
+
+
+def half_model(name: str, *, device: torch.device | str | None = None, progress: bool = True) -> nn.Module:
+    """One of Szegedy's Table 3 networks, trained on half the training digits (lesson 02).
+
+    Trained on first use (about a second each on two CPU cores) and cached through
+    ``models.cached``; ``python -m lessons.warm`` trains all three.
+
+    Args:
+        name: a key of ``HALF_MODELS``: ``"p1-fc100"`` (FC100-100-10 on P1),
+            ``"p1-fc123-456"`` (FC123-456-10 on P1) or ``"p2-fc100"`` (FC100-100-10' on P2).
+        device: where the model lives (default ``utils.get_device()``).
+        progress: show the training progress bar on first use.
+
+    Returns:
+        The model in eval mode; ``model.cache_info`` holds its training and test accuracy,
+        the half it saw and its training time.
+    """
+    check_choice("half model name", name, tuple(HALF_MODELS))
+    recipe = HALF_MODELS[name]
+
+    def build() -> nn.Module:
+        torch.manual_seed(recipe.seed)  # runs inside models.cached's forked RNG: no side effect
+        return _models.mlp(recipe.hidden)
+
+    def fit(model: nn.Module) -> dict:
+        from .data import load_mnist
+
+        mnist = load_mnist()
+        p1, p2 = halves(mnist.x_train, mnist.y_train)
+        x, y = p1 if recipe.half == "p1" else p2
+        history = _models.train(model, (x, y), epochs=_HALF_EPOCHS, weight_decay=_HALF_WEIGHT_DECAY,
+                                seed=recipe.seed, device=next(model.parameters()).device, progress=progress,
+                                desc=f"training {name} (first use only)")
+        return {"train_accuracy": history["accuracy"][-1],
+                "test_accuracy": _models.accuracy(model, mnist.x_test, mnist.y_test),
+                "half": recipe.half, "train_size": len(y), "description": recipe.description}
+
+    return _models.cached(name, build, fit, version="1", device=device, progress=progress)
+
+
+CACHED_MODELS: dict[str, Callable[[], nn.Module]] = {
+    name: (lambda name=name: half_model(name, progress=False)) for name in HALF_MODELS
+}
+
+
+# --------------------------------------------------------------------------- argument checks
+
+
+def _check_models(models: object, what: str) -> dict[str, nn.Module]:
+    if not isinstance(models, Mapping) or not models:
+        raise TypeError(f"{what} must be a non-empty dict of name -> model, got {type(models).__name__}"
+                        + (" (empty)" if isinstance(models, Mapping) else ""))
+    for name, model in models.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{what} must be keyed by non-empty model names (str), got key {name!r}")
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"{what}[{name!r}] must be a torch.nn.Module, got {type(model).__name__}")
+    return dict(models)
+
+
+def _model_device(model: nn.Module, fallback: torch.device) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return fallback
+
+
+def _rows(shape: torch.Size | tuple[int, ...]) -> tuple[int, ...]:
+    return (-1,) + (1,) * (len(shape) - 1)  # broadcast one value per image over (C, H, W)
+
+
+# --------------------------------------------------------------------------- distortion
+
+
+def rms_distortion(x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
+    """Szegedy's distortion measure √(Σ(x′−x)²/n) per image, n = pixels per image (lesson 02).
+
+    On [0, 1] pixels this is the standard deviation of the perturbation about zero, which is
+    why the paper compares it with Gaussian noise of that "stddev" (0.062 ≈ 16/255).
+
+    Args:
+        x: originals (N, C, H, W) in [0, 1].
+        x_adv: perturbed images, same shape, in [0, 1].
+
+    Returns:
+        Tensor (N,) of non-negative floats on ``x``'s device.
+    """
+    check_images(x, "x")
+    check_images(x_adv, "x_adv")
+    if x.shape != x_adv.shape:
+        raise ValueError(f"x and x_adv must have the same shape, got {tuple(x.shape)} and {tuple(x_adv.shape)}")
+    diff = (x_adv.to(x.device) - x).flatten(1)
+    return diff.pow(2).mean(1).sqrt()
+
+
+# --------------------------------------------------------------------------- crafting and evaluating
+
+
+def craft(
+    source_models: Mapping[str, nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attack: Callable[..., torch.Tensor],
+    *,
+    attack_kwargs: Mapping | None = None,
+    batch_size: int = 250,
+    progress: bool = True,
+) -> dict[str, torch.Tensor]:
+    """Adversarial examples for each source model, in batches (lesson 02).
+
+    Args:
+        source_models: name → classifier on [0, 1] images; each is attacked white-box.
+        x: images (N, C, H, W) in [0, 1].
+        y: true labels (N,) int64.
+        attack: any course attack ``attack(model, x, y, **attack_kwargs)`` returning the
+            adversarial *images*, e.g. ``attacks.pgd`` with ``attack_kwargs={"eps": 0.1}``,
+            or ``functools.partial(attacks.fgsm, eps=0.1)``.
+        attack_kwargs: keyword arguments for ``attack`` (ε, steps, a ``generator``, ...).
+            A generator is consumed in order (source by source, batch by batch), so the same
+            seed gives the same examples.
+        batch_size: images per attack call (memory vs speed).
+        progress: show a ``tqdm`` bar over sources × batches.
+
+    Returns:
+        ``{name: x_adv}``: adversarial images of ``x``'s shape and device, one set per source.
+
+    Raises:
+        ValueError: the attack returned something that is not an image batch like ``x`` in
+            [0, 1] (for example the perturbation instead of the image).
+    """
+    sources = _check_models(source_models, "source_models")
+    check_images(x, "x")
+    y = check_labels(y, x.shape[0], "y")
+    if not callable(attack):
+        raise TypeError(f"attack must be a callable attack(model, x, y, **kwargs), got {type(attack).__name__}")
+    if attack_kwargs is not None and not isinstance(attack_kwargs, Mapping):
+        raise TypeError(f"attack_kwargs must be a dict of keyword arguments or None, got {type(attack_kwargs).__name__}")
+    kwargs = dict(attack_kwargs or {})
+    batch_size = check_positive_int("batch_size", batch_size)
+    starts = range(0, len(x), batch_size)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(sources) * len(starts), desc="crafting adversarial examples", unit="batch")
+    out: dict[str, torch.Tensor] = {}
+    try:
+        for name, model in sources.items():
+            device = _model_device(model, x.device)
+            parts = []
+            for start in starts:
+                xb, yb = x[start : start + batch_size].to(device), y[start : start + batch_size].to(device)
+                xb_adv = attack(model, xb, yb, **kwargs)
+                if not isinstance(xb_adv, torch.Tensor) or xb_adv.shape != xb.shape:
+                    raise ValueError(f"attack must return adversarial images of shape {tuple(xb.shape)}, got "
+                                     f"{type(xb_adv).__name__} {tuple(getattr(xb_adv, 'shape', ()))} (source {name!r})")
+                check_images(xb_adv, f"the attack's output for source {name!r}")
+                parts.append(xb_adv.detach().to(x.device))
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(source=name)
+            out[name] = torch.cat(parts)
+    finally:
+        if bar is not None:
+            bar.close()
+    return out
+
+
+@torch.no_grad()
+def _predictions(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    device = _model_device(model, x.device)
+    with eval_mode(model):
+        preds = [model(x[i : i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(x), batch_size)]
+    return torch.cat(preds)
+
+
+def _share_wrong(pred: torch.Tensor, y: torch.Tensor) -> float:
+    return int((pred != y).sum()) / len(y)  # exact k/N, not a float32 mean
+
+
+@dataclass(frozen=True)
+class TransferMatrix:
+    """Error rates of target models on sets of (adversarial or noisy) examples (lesson 02).
+
+    Plain Python values only (no tensors), so it prints, compares and pickles simply.
+
+    Attributes:
+        rows: names of the example sets (for adversarial sets: the source model's name).
+        cols: names of the target models.
+        error: ``error[i][j]`` is the share in [0, 1] of example set ``rows[i]`` that target
+            ``cols[j]`` misclassifies (Szegedy's "error"; it includes images the target
+            already got wrong unperturbed — see ``clean_error``).
+        distortion: mean RMS distortion √(Σ(x′−x)²/n) of each example set (Szegedy's
+            "av. distortion" / "stddev").
+        clean_error: each target's error on the unperturbed images (the floor).
+        n: number of images.
+    """
+
+    rows: tuple[str, ...]
+    cols: tuple[str, ...]
+    error: tuple[tuple[float, ...], ...]
+    distortion: tuple[float, ...]
+    clean_error: tuple[float, ...]
+    n: int
+
+    def __getitem__(self, key: tuple[str, str]) -> float:
+        """``m["fc100", "cnn"]``: error of target ``cnn`` on the examples made for ``fc100``."""
+        if not isinstance(key, tuple) or len(key) != 2:
+            raise KeyError(f"index a TransferMatrix with (row, col), e.g. m[{self.rows[0]!r}, {self.cols[0]!r}]; got {key!r}")
+        row, col = key
+        if row not in self.rows:
+            raise KeyError(f"no row {row!r}; rows are {list(self.rows)}")
+        if col not in self.cols:
+            raise KeyError(f"no column {col!r}; columns are {list(self.cols)}")
+        return self.error[self.rows.index(row)][self.cols.index(col)]
+
+    def to_dict(self) -> dict[str, dict[str, float]]:
+        """``{row: {col: error}}``."""
+        return {r: dict(zip(self.cols, e)) for r, e in zip(self.rows, self.error)}
+
+    def __str__(self) -> str:
+        return format_matrix(self)
+
+
+def evaluate(
+    example_sets: Mapping[str, torch.Tensor],
+    target_models: Mapping[str, nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    batch_size: int = 500,
+) -> TransferMatrix:
+    """Error of every target model on every set of examples (lesson 02).
+
+    Args:
+        example_sets: name → images (N, C, H, W) in [0, 1] derived from ``x`` (adversarial
+            examples from ``craft``, noisy images from ``gaussian_noise``, ...). Each becomes
+            a row of the matrix, in order.
+        target_models: name → classifier; each becomes a column, in order.
+        x: the unperturbed images (N, C, H, W) in [0, 1] (for distortion and clean error).
+        y: true labels (N,) int64.
+        batch_size: images per forward pass.
+
+    Returns:
+        A ``TransferMatrix``.
+    """
+    targets = _check_models(target_models, "target_models")
+    check_images(x, "x")
+    y = check_labels(y, x.shape[0], "y").cpu()
+    if not isinstance(example_sets, Mapping) or not example_sets:
+        raise TypeError("example_sets must be a non-empty dict of name -> images")
+    for name, xs in example_sets.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"example_sets must be keyed by non-empty names (str), got key {name!r}")
+        check_images(xs, f"example_sets[{name!r}]")
+        if xs.shape != x.shape:
+            raise ValueError(f"example_sets[{name!r}] must have the shape of x {tuple(x.shape)}, got {tuple(xs.shape)}")
+    batch_size = check_positive_int("batch_size", batch_size)
+    clean = tuple(_share_wrong(_predictions(m, x, batch_size), y) for m in targets.values())
+    error, distortion = [], []
+    for xs in example_sets.values():
+        error.append(tuple(_share_wrong(_predictions(m, xs, batch_size), y) for m in targets.values()))
+        distortion.append(float(rms_distortion(x, xs).mean()))
+    return TransferMatrix(rows=tuple(example_sets), cols=tuple(targets), error=tuple(error),
+                          distortion=tuple(distortion), clean_error=clean, n=len(x))
+
+
+def transfer_matrix(
+    source_models: Mapping[str, nn.Module],
+    target_models: Mapping[str, nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attack: Callable[..., torch.Tensor],
+    *,
+    attack_kwargs: Mapping | None = None,
+    batch_size: int = 250,
+    progress: bool = True,
+) -> TransferMatrix:
+    """Szegedy's cross-model table: make examples on each source, test them on each target.
+
+    Paper: Szegedy et al., *Intriguing properties of neural networks*, ICLR 2014
+    (arXiv 1312.6199), §4.3, Tables 2 and 4. Introduced in lesson 02.
+
+    Args:
+        source_models: name → classifier attacked white-box; one row each.
+        target_models: name → classifier the examples are fed to; one column each. A model
+            in both gives a diagonal entry: its white-box error.
+        x: images (N, C, H, W) in [0, 1]; y: their true labels (N,) int64.
+        attack: ``attack(model, x, y, **attack_kwargs)`` returning adversarial images
+            (``attacks.fgsm``, ``attacks.pgd``, ...).
+        attack_kwargs: the attack's keyword arguments, e.g. ``{"eps": 0.1, "generator": g}``.
+        batch_size: images per attack call and per forward pass.
+        progress: show a progress bar while crafting.
+
+    Returns:
+        A ``TransferMatrix`` (rows = sources, cols = targets). Add noise rows by calling
+        ``craft`` and ``evaluate`` yourself.
+
+    Example:
+        >>> m = transfer.transfer_matrix(nets, nets, x, y, attacks.fgsm, attack_kwargs={"eps": 0.1})
+        >>> m["fc100", "cnn"]   # error of the CNN on FGSM examples made for FC100-100-10
+    """
+    _check_models(target_models, "target_models")
+    examples = craft(source_models, x, y, attack, attack_kwargs=attack_kwargs, batch_size=batch_size, progress=progress)
+    return evaluate(examples, target_models, x, y, batch_size=max(batch_size, 500))
+
+
+# --------------------------------------------------------------------------- printing and plotting
+
+
+def format_matrix(m: TransferMatrix, *, title: str | None = None, digits: int = 1) -> str:
+    """A fixed-width text table of a ``TransferMatrix``: errors in %, av. distortion, clean error."""
+    if not isinstance(m, TransferMatrix):
+        raise TypeError(f"m must be a TransferMatrix, got {type(m).__name__}")
+    digits = check_positive_int("digits", digits, allow_zero=True)
+    first = max([len("examples made for ↓ / tested on →")] + [len(r) for r in m.rows] + [len("clean images")])
+    widths = [max(len(c), digits + 5) for c in m.cols]
+    pct = lambda v: f"{100 * v:.{digits}f}%"  # noqa: E731
+    lines = [title] if title else []
+    lines.append("examples made for ↓ / tested on →".ljust(first) + "  " + "  ".join(c.rjust(w) for c, w in zip(m.cols, widths))
+                 + "  av. RMS distortion")
+    for row, errs, dist in zip(m.rows, m.error, m.distortion):
+        lines.append(row.ljust(first) + "  " + "  ".join(pct(e).rjust(w) for e, w in zip(errs, widths)) + f"  {dist:.3f}")
+    lines.append("clean images".ljust(first) + "  " + "  ".join(pct(e).rjust(w) for e, w in zip(m.clean_error, widths))
+                 + f"  {0:.3f}")
+    lines.append(f"({m.n} test digits; error = share misclassified, clean errors included)")
+    return "\n".join(lines)
+
+
+def format_comparison(rows: Sequence[tuple[str, float, float | str, str]], *, digits: int = 1) -> str:
+    """Ours beside the paper's: rows of ``(result, ours, paper, setting)``; numbers in [0, 1] print as %.
+
+    ``paper`` may be a string for ranges ("0–5%").
+    """
+    digits = check_positive_int("digits", digits, allow_zero=True)
+    fmt = lambda v: v if isinstance(v, str) else f"{100 * float(v):.{digits}f}%"  # noqa: E731
+    table = [("result", "ours", "paper", "setting")] + [(str(r), fmt(o), fmt(p), str(s)) for r, o, p, s in rows]
+    widths = [max(len(t[i]) for t in table) for i in range(4)]
+    lines = ["  ".join(t[i].ljust(widths[i]) if i != 1 and i != 2 else t[i].rjust(widths[i]) for i in range(4)) for t in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def plot_matrix(m: TransferMatrix, *, title: str | None = None, ax=None) -> Figure:
+    """A heat map of the error rates (%), rows = example sets, columns = targets (lesson 02)."""
+    if not isinstance(m, TransferMatrix):
+        raise TypeError(f"m must be a TransferMatrix, got {type(m).__name__}")
+    if ax is None:
+        fig = Figure(figsize=(1.1 * len(m.cols) + 2.8, 0.45 * len(m.rows) + 1.6), layout="constrained")
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    values = [[100 * e for e in row] for row in m.error]
+    ax.imshow(values, cmap="magma_r", vmin=0, vmax=100, aspect="auto")
+    for i, row in enumerate(values):
+        for j, v in enumerate(row):
+            ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=9, color="white" if v > 55 else "black")
+    ax.set_xticks(range(len(m.cols)), m.cols, rotation=30, ha="right")
+    ax.set_yticks(range(len(m.rows)), m.rows)
+    ax.set_xlabel("tested on")
+    ax.set_ylabel("examples made for")
+    ax.set_title(title or "error rate (%)", fontsize=10)
+    return fig
+
+
+# --------------------------------------------------------------------------- noise and magnified rows
+
+
+def _scale_to_rms(x: torch.Tensor, direction: torch.Tensor, rms: torch.Tensor, iters: int = 40) -> torch.Tensor:
+    """clip(x + s·direction) with s ≥ 0 per image chosen so the clipped change has RMS ``rms``.
+
+    The clipped RMS grows monotonically with s (every pixel's change does), so a bisection
+    finds s. Where even an unbounded s cannot reach ``rms`` (the box stops it), the largest
+    reachable change is returned.
+    """
+    shape = _rows(x.shape)
+    size = direction.flatten(1).pow(2).mean(1).sqrt()  # (N,)
+    ok = size > 0
+    lo = torch.zeros_like(size)
+    hi = torch.where(ok, rms / size.clamp_min(1e-12), torch.zeros_like(size))  # unclipped answer: a lower bound
+
+    def clipped_rms(s: torch.Tensor) -> torch.Tensor:
+        return ((x + s.view(shape) * direction).clamp(0, 1) - x).flatten(1).pow(2).mean(1).sqrt()
+
+    for _ in range(60):  # grow hi until it overshoots (clipping only shrinks the change)
+        short = ok & (clipped_rms(hi) < rms)
+        if not bool(short.any()):
+            break
+        lo = torch.where(short, hi, lo)
+        hi = torch.where(short, hi * 2, hi)
+    for _ in range(iters):
+        mid = (lo + hi) / 2
+        below = clipped_rms(mid) < rms
+        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+    return (x + hi.view(shape) * direction).clamp(0, 1)
+
+
+def _as_per_image(name: str, value: object, n: int, device: torch.device, hi: float) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        if value.shape != (n,) or not value.is_floating_point():
+            raise ValueError(f"{name} must be a number or a float tensor of shape ({n},), got {value.dtype} {tuple(value.shape)}")
+        if bool((value < 0).any()) or bool((value > hi).any()) or bool(value.isnan().any()):
+            raise ValueError(f"{name} must be in [0, {hi:g}], got values in [{float(value.min()):.4g}, {float(value.max()):.4g}]")
+        return value.detach().to(device, torch.float32)
+    return torch.full((n,), check_in_range(name, value, 0.0, hi), device=device)
+
+
+def gaussian_noise(
+    x: torch.Tensor,
+    sigma: float | torch.Tensor,
+    *,
+    exact_rms: bool = False,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """x plus Gaussian noise, clipped to [0, 1]: Szegedy's "random distortion" baseline (lesson 02).
+
+    Args:
+        x: images (N, C, H, W) in [0, 1].
+        sigma: noise standard deviation in [0, 1], one number or a tensor (N,) per image.
+        exact_rms: if ``False`` (the paper's baseline), add σ·z and clip: on MNIST's black
+            background half the noise is clipped away, so the actual RMS distortion is
+            *below* σ (about 0.7σ). If ``True``, rescale each image's noise so that the RMS
+            distortion after clipping is exactly ``sigma`` — a like-for-like comparison with
+            an adversarial perturbation of that RMS.
+        generator: CPU ``torch.Generator`` for the noise (reproducible results).
+
+    Returns:
+        Noisy images, same shape/dtype/device as ``x``, in [0, 1].
+    """
+    check_images(x, "x")
+    sigma = _as_per_image("sigma", sigma, len(x), x.device, 1.0)
+    if not isinstance(exact_rms, bool):
+        raise TypeError(f"exact_rms must be True or False, got {exact_rms!r}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    # Drawn on the CPU from the caller's generator, so a seed gives the same noise on any device.
+    z = torch.randn(x.shape, generator=generator, dtype=torch.float32).to(x.device, x.dtype)
+    if exact_rms:
+        return _scale_to_rms(x, z, sigma.to(x.dtype))
+    return (x + sigma.to(x.dtype).view(_rows(x.shape)) * z).clamp(0, 1)
+
+
+def matched_noise(x: torch.Tensor, x_adv: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Gaussian noise with, image by image, the RMS distortion of ``x_adv`` (lesson 02).
+
+    The fair baseline for an adversarial example: the same amount of change, in a random
+    direction. Szegedy's Table 4 row "Gaussian noise, stddev 0.06" plays this role.
+
+    Args:
+        x: originals (N, C, H, W) in [0, 1].
+        x_adv: adversarial images of the same shape in [0, 1].
+        generator: CPU ``torch.Generator`` for the noise.
+
+    Returns:
+        Noisy images like ``x`` whose per-image RMS distortion (after clipping) equals
+        ``rms_distortion(x, x_adv)``.
+    """
+    return gaussian_noise(x, rms_distortion(x, x_adv), exact_rms=True, generator=generator)
+
+
+def rescale_perturbation(x: torch.Tensor, x_adv: torch.Tensor, rms: float) -> torch.Tensor:
+    """Stretch each image's perturbation x_adv − x to a given RMS distortion (lesson 02).
+
+    Szegedy's Table 4 "magnified" rows: the adversarial perturbations, amplified to a
+    standard deviation of 0.1, transfer far more often. The direction is kept; the length is
+    chosen so that the RMS distortion *after* clipping to [0, 1] equals ``rms`` (or is as
+    large as the box allows). Images with no perturbation stay unchanged.
+
+    Args:
+        x: originals (N, C, H, W) in [0, 1].
+        x_adv: adversarial images of the same shape in [0, 1].
+        rms: the target RMS distortion √(Σ(x′−x)²/n), in [0, 1].
+
+    Returns:
+        Images like ``x`` in [0, 1].
+    """
+    rms_distortion(x, x_adv)  # validates both and their shapes
+    rms = check_in_range("rms", rms, 0.0, 1.0)
+    direction = x_adv.to(x.device) - x
+    return _scale_to_rms(x, direction, torch.full((len(x),), rms, device=x.device, dtype=x.dtype))
+
+
+# --------------------------------------------------------------------------- one pair in detail
+
+
+def transfer_report(
+    source: nn.Module,
+    target: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    x_adv: torch.Tensor,
+    *,
+    batch_size: int = 500,
+) -> dict[str, float | int]:
+    """How a set of adversarial examples made for ``source`` fares on ``target`` (lesson 02).
+
+    Args:
+        source, target: classifiers on [0, 1] images.
+        x: originals (N, C, H, W) in [0, 1]; y: true labels (N,) int64.
+        x_adv: the adversarial examples made for ``source`` (same shape as ``x``).
+        batch_size: images per forward pass.
+
+    Returns:
+        A dict of shares in [0, 1] (``nan`` where a share has no images to count):
+        ``source_error`` / ``target_error``: error on ``x_adv`` (Szegedy's table entries);
+        ``target_clean_error``: the target's error on ``x``;
+        ``transfer_rate``: among images that both models classify correctly when clean and
+        whose example fools the source, the share that also fools the target — the
+        transfer proper, free of the target's own mistakes;
+        ``same_label``: among those that fool both, the share where the target picks the
+        same wrong class as the source;
+        ``n_eligible``: how many images the transfer rate counts over (an int).
+    """
+    if not isinstance(source, nn.Module) or not isinstance(target, nn.Module):
+        raise TypeError("source and target must be torch.nn.Module classifiers")
+    rms_distortion(x, x_adv)
+    y = check_labels(y, x.shape[0], "y").cpu()
+    batch_size = check_positive_int("batch_size", batch_size)
+    s_clean, t_clean = _predictions(source, x, batch_size), _predictions(target, x, batch_size)
+    s_adv, t_adv = _predictions(source, x_adv, batch_size), _predictions(target, x_adv, batch_size)
+    eligible = (s_clean == y) & (t_clean == y) & (s_adv != y)
+    both = eligible & (t_adv != y)
+    share = lambda a, b: float(a.sum()) / float(b.sum()) if bool(b.any()) else math.nan  # noqa: E731
+    return {
+        "source_error": _share_wrong(s_adv, y),
+        "target_error": _share_wrong(t_adv, y),
+        "target_clean_error": _share_wrong(t_clean, y),
+        "transfer_rate": share(both, eligible),
+        "same_label": share(both & (t_adv == s_adv), both),
+        "n_eligible": int(eligible.sum()),
+    }
