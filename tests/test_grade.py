@@ -140,7 +140,7 @@ def test_a_deleted_check_cell_is_put_back_after_the_answer(course):
 @pytest.mark.slow
 def test_grade_folder_cli_scores_every_student_and_writes_the_csv(course):
     out = course / "grades.csv"
-    res = run_cli(course / "submissions", "--source", course / "source", "--out", out, "--timeout", "20",
+    res = run_cli(course / "submissions", "--source", course / "source", "--out", out, "--timeout", "10",
                   "--jobs", "2", "--feedback", course / "feedback", "--no-progress", cwd=course)
     assert res.returncode == 0, res.stdout + res.stderr
     with open(out, newline="") as f:
