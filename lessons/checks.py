@@ -10,7 +10,8 @@ The base helpers (this part) are used by every lesson's checks:
 - ``call_learner(fn, *args, what="my_fgsm")`` calls the learner's function; "not written
   yet" (``NotImplementedError``) and crashes become feedback that names ``what``.
 - ``require(condition, feedback)``, ``require_tensor(value, what, shape=...)``,
-  ``require_close(value, expected, what, tol=...)`` raise ``ExerciseError(feedback)``.
+  ``require_number(value, what)``, ``require_close(value, expected, what, tol=...)`` raise
+  ``ExerciseError(feedback)``.
 - ``passed(message)`` prints the success line a check ends with. A check returns ``None``:
   nbgrader would read a returned value as partial credit.
 
@@ -26,7 +27,7 @@ import traceback
 
 import torch
 
-__all__ = ["ExerciseError", "passed", "require", "require_tensor", "require_close", "call_learner"]
+__all__ = ["ExerciseError", "passed", "require", "require_tensor", "require_number", "require_close", "call_learner"]
 
 _HERE = os.path.abspath(__file__)
 
@@ -79,7 +80,12 @@ def require_tensor(value: object, what: str, *, shape: tuple[int, ...] | None = 
     return value
 
 
-def _as_number(value: object, what: str) -> float:
+def require_number(value: object, what: str) -> float:
+    """Feedback unless ``value`` is one finite-or-infinite, non-NaN number; returns it as a float.
+
+    Accepts Python numbers, NumPy scalars and one-element tensors, so a learner may answer
+    ``0.3``, ``np.float32(0.3)`` or ``torch.tensor(0.3)``.
+    """
     require(not _not_implemented(value),
             f"{what} is still empty: replace `raise NotImplementedError()` with your code")
     if isinstance(value, torch.Tensor):
@@ -90,6 +96,9 @@ def _as_number(value: object, what: str) -> float:
         raise ExerciseError(f"{what} should be a number, but it is a {type(value).__name__}") from None
     require(not math.isnan(number), f"{what} is NaN: look for a division by zero or a log of 0")
     return number
+
+
+_as_number = require_number  # the name lesson checks first used
 
 
 def require_close(value: float, expected: float, what: str, *, tol: float, hint: str = "") -> None:
