@@ -83,3 +83,14 @@ def test_in_jupyter_the_feedback_replaces_the_traceback():
     with pytest.raises(ExerciseError) as info:
         checks.require(False, "add the perturbation to x")
     assert info.value._render_traceback_() == ["ExerciseError: add the perturbation to x"]
+
+
+def test_require_number_accepts_what_learners_type():
+    import numpy as np
+
+    assert checks.require_number(np.float32(0.25), "eps") == 0.25
+    assert checks.require_number(torch.tensor([2]), "k") == 2.0
+    assert checks.require_number(float("inf"), "eps") == float("inf")
+    with pytest.raises(ExerciseError, match="eps should be a number, but it is a list"):
+        checks.require_number([0.1, 0.2], "eps")
+    assert checks._as_number is checks.require_number  # older name, still used by lesson checks
