@@ -41,6 +41,10 @@ __all__ = [
     "cached_substitute",
     "CACHED_MODELS",
     "OUTPUTS",
+    "KINDS",
+    "KNOWLEDGE",
+    "attack_with_knowledge",
+    "knowledge_panel",
 ]
 
 OUTPUTS = ("label", "probs")
@@ -126,7 +130,7 @@ class QueryModel:
         return None if self.budget is None else self.budget - self._queries
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        check_images(x, "x")
+        check_images(x.detach(), "x")
         n = x.shape[0]
         if self.budget is not None and self._queries + n > self.budget:
             raise QueryBudgetExceeded(
@@ -436,3 +440,136 @@ CACHED_MODELS = {
     f"substitute-{target}-q1000": (lambda target=target: cached_substitute(target, 1000, progress=False))
     for target in ("cnn", "linear", "tree")
 }
+
+
+# --------------------------------------------------------------------------- the lesson's panel
+
+KINDS = ("linear", "tree", "cnn")
+KNOWLEDGE = ("white-box", "substitute", "queries")
+
+
+def attack_with_knowledge(
+    kind: str,
+    knowledge: str,
+    model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    substitute: nn.Module | None = None,
+    max_queries: int = 300,
+    generator: torch.Generator | None = None,
+) -> SimBAResult:
+    """Attack one model kind with one level of attacker's knowledge, at L∞ budget ε (lesson 06).
+
+    - ``"white-box"``: the attacker has the model: ``classic.linear_attack`` (closed form) for
+      ``"linear"``, ``classic.tree_attack`` within ε for ``"tree"``, PGD-20 for ``"cnn"``;
+    - ``"substitute"``: PGD-20 on ``substitute`` (trained beforehand on label queries), then
+      one query per image to see whether it transferred;
+    - ``"queries"``: ``simba`` through a score API, at most ``max_queries`` per image.
+
+    Args:
+        kind: ``"linear"``, ``"tree"`` or ``"cnn"``: which attack white-box knowledge allows.
+        knowledge: ``"white-box"``, ``"substitute"`` or ``"queries"``.
+        model: the target (torch model or fitted scikit-learn classifier).
+        x, y: images (N, C, H, W) in [0, 1] and true labels (N,).
+        eps: L∞ budget in [0, 1].
+        substitute: the attacker's own model, needed for ``"substitute"``.
+        max_queries: per-image query limit for ``"queries"``.
+        generator: seeds PGD's random start and SimBA's block order.
+
+    Returns:
+        ``SimBAResult(x_adv, queries, success)``; ``queries`` counts the queries made *per
+        image* (0 for white-box; 1 for substitute, whose training labels are a shared cost);
+        ``success``: the target's label differs from ``y``.
+    """
+    from . import attacks, classic
+
+    check_choice("kind", kind, KINDS)
+    check_choice("knowledge", knowledge, KNOWLEDGE)
+    check_images(x, "x")
+    y = check_labels(y, x.shape[0], "y")
+    eps = check_in_range("eps", eps, 0.0, 1.0)
+    n = x.shape[0]
+    if knowledge == "queries":
+        return simba(QueryModel(model, output="probs"), x, y, eps, max_queries=max_queries, generator=generator)
+    if knowledge == "white-box":
+        if kind == "linear":
+            x_adv = classic.linear_attack(model, x, y, eps)
+        elif kind == "tree":
+            x_adv = classic.tree_attack(model, x, y, eps)
+        else:
+            x_adv = attacks.pgd(model, x, y, eps, steps=20, alpha=eps / 8, generator=generator)
+        queries = torch.zeros(n, dtype=torch.int64)
+    else:
+        if not isinstance(substitute, nn.Module):
+            raise TypeError("knowledge='substitute' needs the attacker's trained substitute model (substitute=...)")
+        x_adv = attacks.pgd(substitute, x, y, eps, steps=20, alpha=eps / 8, generator=generator)
+        queries = torch.ones(n, dtype=torch.int64)
+    success = classic.predict_labels(model, x_adv).cpu() != y.cpu()
+    return SimBAResult(x_adv, queries, success)
+
+
+def knowledge_panel(targets: dict, substitutes: dict, x: torch.Tensor, y: torch.Tensor, *, eps: float = 0.25,
+                    max_queries: int = 300, n_show: int = 6):
+    """Lesson 06's widget: model kind × attacker's knowledge → success rate and perturbation.
+
+    Args:
+        targets: ``{"linear": model, "tree": model, "cnn": model}``.
+        substitutes: the attacker's substitute for each kind (same keys).
+        x, y: a small batch (16 digits is ~1 s per update on a CPU) and its labels.
+        eps: the starting L∞ budget.
+        max_queries: per-image limit of the query attack.
+        n_show: adversarial digits drawn (the first ones the target got right).
+
+    Returns:
+        A ``widgets.Panel`` with controls ``kind``, ``knowledge``, ``eps`` and an "Attack" button.
+    """
+    from matplotlib.figure import Figure
+
+    from . import classic, widgets
+
+    missing = [k for k in KINDS if k not in targets or k not in substitutes]
+    if missing:
+        raise ValueError(f"targets and substitutes need the keys {KINDS}, missing {missing}")
+    check_images(x, "x")
+    y = check_labels(y, x.shape[0], "y")
+    names = {"linear": "softmax regression", "tree": "decision tree", "cnn": "CNN"}
+
+    def render(kind: str, knowledge: str, eps: float):
+        model = targets[kind]
+        budget = getattr(substitutes[kind], "cache_info", {}).get("budget", "?")
+        right = classic.predict_labels(model, x).cpu() == y.cpu()
+        res = attack_with_knowledge(kind, knowledge, model, x, y, eps, substitute=substitutes[kind],
+                                    max_queries=max_queries, generator=torch.Generator().manual_seed(0))
+        pred = classic.predict_labels(model, res.x_adv).cpu()
+        delta = (res.x_adv - x).flatten(1).cpu()
+        rate = float(res.success[right].float().mean()) if right.any() else float("nan")
+        changed = (delta != 0).sum(1)[right].float()
+        shown = right.nonzero().flatten()[:n_show].tolist()
+        fig = Figure(figsize=(1.3 * max(len(shown), 1), 2.9), layout="constrained")
+        axes = fig.subplots(2, max(len(shown), 1), squeeze=False)
+        for col, i in enumerate(shown):
+            for row, (img, title) in enumerate([(x[i], f"{int(y[i])}"), (res.x_adv[i], f"→ {int(pred[i])}")]):
+                ax = axes[row, col]
+                ax.imshow(img[0].detach().cpu().numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+                ax.set_xticks([]), ax.set_yticks([])
+                ax.set_title(title, fontsize=10, color="#b00" if row and res.success[i] else "black")
+        axes[0, 0].set_ylabel("original"), axes[1, 0].set_ylabel("attacked")
+        cost = {"white-box": "no queries (has the model)",
+                "substitute": f"1 query per image + the substitute's {budget} training labels",
+                "queries": f"median {float(res.queries[right].float().median()):.0f} queries per image"}[knowledge]
+        text = (f"{names[kind]}, {knowledge} attacker, ε = {eps:.2f}: <b>{100 * rate:.0f}%</b> of the "
+                f"{int(right.sum())} digits it got right are now wrong · median |Δ|∞ = "
+                f"{255 * float(delta.abs().max(1).values[right].median()):.0f}/255 · median pixels changed "
+                f"{float(changed.median()):.0f} of {delta.shape[1]} · {cost}")
+        return fig, text
+
+    controls = {
+        "kind": widgets.dropdown("model", [(f"{names[k]} ({k})", k) for k in KINDS], "cnn"),
+        "knowledge": widgets.dropdown("attacker knows", [("the weights (white-box)", "white-box"),
+                                                         ("a substitute (label queries)", "substitute"),
+                                                         ("only scores (queries)", "queries")], "white-box"),
+        "eps": widgets.slider("ε", eps, 0.0, 0.4, 0.01, unit="L∞", readout_format=".2f"),
+    }
+    return widgets.Panel("Every model, every attacker", controls, render, auto=False, run_button="Attack")
