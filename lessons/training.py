@@ -68,6 +68,7 @@ __all__ = [
     "split_validation",
     "N_VAL",
     "RECIPES",
+    "fit_recipe",
     "robust_model",
     "CACHED_MODELS",
 ]
@@ -667,6 +668,47 @@ def _recipe_version(recipe: Mapping) -> str:
     return "1-" + hashlib.sha1(repr(sorted(recipe.items())).encode()).hexdigest()[:8]
 
 
+def _split_recipe(name: str) -> tuple[dict, int, str, int | None, str]:
+    check_choice("model name", name, tuple(RECIPES))
+    recipe = dict(RECIPES[name])
+    version = _recipe_version(recipe)
+    width = recipe.pop("width", 1)
+    description = recipe.pop("description", name)
+    n_train = recipe.pop("n_train", None)  # a smaller training set (for tests); default all 3,500
+    return recipe, width, description, n_train, version
+
+
+def fit_recipe(name: str, model: nn.Module, *, progress: bool = True) -> dict:
+    """Train ``model`` in place with recipe ``name`` of ``RECIPES``; return the facts to keep (lesson 05).
+
+    The recipe trains on the default training digits minus the last ``N_VAL``, which pick the
+    epoch. ``robust_model`` calls this once and caches the result; ``benchmarks/training.py``
+    calls it directly to time it.
+
+    Returns:
+        A dict: ``method``, ``description``, ``epochs``, ``best_epoch``, ``catastrophic_epoch``,
+        ``val_clean`` / ``val_fgsm`` / ``val_pgd`` at the chosen epoch, ``train_seconds`` (wall),
+        ``cpu_seconds`` (process CPU time, all threads), ``threads`` and the per-epoch ``history``.
+    """
+    from .data import load_mnist
+
+    recipe, _, description, n_train, _ = _split_recipe(name)
+    _check_model(model)
+    mnist = load_mnist()
+    (x, y), val = split_validation(mnist.x_train, mnist.y_train, N_VAL)
+    if n_train is not None:
+        x, y = x[:n_train], y[:n_train]
+    h = adversarial_train(model, (x, y), val=val, progress=progress, desc=f"training '{name}'", **recipe)
+    best = h["best_epoch"]
+    return {
+        "method": recipe["method"], "description": description, "epochs": recipe["epochs"],
+        "best_epoch": best, "catastrophic_epoch": h["catastrophic_epoch"],
+        "val_clean": h["val_clean"][best], "val_fgsm": h["val_fgsm"][best], "val_pgd": h["val_pgd"][best],
+        "train_seconds": h["train_seconds"], "cpu_seconds": h["cpu_seconds"], "threads": torch.get_num_threads(),
+        "history": {k: list(h[k]) for k in ("eps", "clean_loss", "adv_loss", "val_clean", "val_fgsm", "val_pgd", "seconds")},
+    }
+
+
 def robust_model(name: str, *, device: torch.device | str | None = None, progress: bool = True) -> nn.Module:
     """One of the lesson's trained CNNs (``RECIPES``): trained on first use, then cached (lesson 05).
 
@@ -676,37 +718,16 @@ def robust_model(name: str, *, device: torch.device | str | None = None, progres
         progress: show the training progress bar on first use.
 
     Returns:
-        The model in eval mode. ``model.cache_info`` holds the recipe's description, the
-        chosen epoch, the validation accuracies (clean / FGSM / PGD-10 on the 500 held-out
-        training digits), the per-epoch history, ``train_seconds`` (wall) and
-        ``cpu_seconds`` (process CPU time, all threads) of the training run.
+        The model in eval mode. ``model.cache_info`` holds what ``fit_recipe`` returned: the
+        recipe's description, the chosen epoch, the validation accuracies (clean / FGSM /
+        PGD-10 on the 500 held-out training digits), the per-epoch history, and
+        ``train_seconds`` (wall) and ``cpu_seconds`` (process CPU) of the training run.
     """
-    from .data import load_mnist
     from .models import cached, lenet
 
-    check_choice("model name", name, tuple(RECIPES))
-    recipe = dict(RECIPES[name])
-    version = _recipe_version(recipe)
-    width = recipe.pop("width", 1)
-    description = recipe.pop("description", name)
-    n_train = recipe.pop("n_train", None)
-
-    def fit(model: nn.Module) -> dict:
-        mnist = load_mnist()
-        (x, y), val = split_validation(mnist.x_train, mnist.y_train, N_VAL)
-        if n_train is not None:
-            x, y = x[:n_train], y[:n_train]
-        h = adversarial_train(model, (x, y), val=val, progress=progress, desc=f"training '{name}' (first use only)", **recipe)
-        best = h["best_epoch"]
-        return {
-            "method": recipe["method"], "description": description, "epochs": recipe["epochs"],
-            "best_epoch": best, "catastrophic_epoch": h["catastrophic_epoch"],
-            "val_clean": h["val_clean"][best], "val_fgsm": h["val_fgsm"][best], "val_pgd": h["val_pgd"][best],
-            "train_seconds": h["train_seconds"], "cpu_seconds": h["cpu_seconds"], "threads": torch.get_num_threads(),
-            "history": {k: list(h[k]) for k in ("eps", "clean_loss", "adv_loss", "val_clean", "val_fgsm", "val_pgd", "seconds")},
-        }
-
-    return cached(f"l05-{name}", lambda: lenet(width=width), fit, version=version, device=device, progress=progress)
+    _, width, _, _, version = _split_recipe(name)
+    return cached(f"l05-{name}", lambda: lenet(width=width), lambda model: fit_recipe(name, model, progress=progress),
+                  version=version, device=device, progress=progress)
 
 
 CACHED_MODELS: dict[str, Callable[[], nn.Module]] = {
