@@ -294,3 +294,49 @@ def test_a_half_model_trains_on_its_half_and_is_cached(isolated_cache):
     again = transfer.half_model("p2-fc100", device="cpu", progress=False)
     assert again.cache_info["cached"]
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+
+
+# --------------------------------------------------------------------------- boundary_walk
+
+
+def test_boundary_walk_stops_just_across_the_boundary(nets, batch):
+    x, y = batch
+    model = nets["fc100"]
+    x_adv = transfer.boundary_walk(model, x, y, 5.0, step=0.1)
+    assert x_adv.shape == x.shape and x_adv.dtype == x.dtype and not x_adv.requires_grad
+    assert float(x_adv.min()) >= 0 and float(x_adv.max()) <= 1
+    assert float((x_adv - x).flatten(1).norm(dim=1).max()) <= 5.0 + 1e-4
+    assert _error(model, x_adv, y) == 1.0  # every digit flipped
+    # already-wrong digits are left alone
+    wrong = models.predict(model, x).argmax(1) != y
+    assert bool(wrong.any()) and torch.equal(x_adv[wrong], x[wrong])
+    # far smaller than a fixed-budget attack that also flips every digit
+    x_pgd = attacks.pgd(model, x, y, 3.0, norm="l2", steps=20, generator=torch.Generator().manual_seed(0))
+    assert _error(model, x_pgd, y) == 1.0
+    assert float(transfer.rms_distortion(x, x_adv).mean()) < 0.6 * float(transfer.rms_distortion(x, x_pgd).mean())
+    # and minimal up to about a step: a walk with steps 4× longer ends further out, not nearer
+    coarse = transfer.boundary_walk(model, x, y, 5.0, step=0.4)
+    d_fine = (x_adv - x).flatten(1).norm(dim=1)[~wrong]
+    d_coarse = (coarse - x).flatten(1).norm(dim=1)[~wrong]
+    assert float(d_fine.mean()) <= float(d_coarse.mean()) + 1e-6
+    assert torch.equal(x_adv, transfer.boundary_walk(model, x, y, 5.0, step=0.1))  # deterministic
+
+
+def test_boundary_walk_targeted_budget_and_arguments(nets, batch):
+    x, y = batch
+    model = nets["fc100"]
+    target = (y + 1) % 10
+    x_t = transfer.boundary_walk(model, x, target, 8.0, targeted=True)
+    assert float((models.predict(model, x_t).argmax(1) == target).float().mean()) > 0.95
+    short = transfer.boundary_walk(model, x, y, 0.3, step=0.1)  # at most three steps
+    assert float((short - x).flatten(1).norm(dim=1).max()) <= 0.3 + 1e-5 and _error(model, short, y) < 1.0
+    assert torch.equal(transfer.boundary_walk(model, x, y, 0.0), x)
+    with pytest.raises(ValueError, match=r"step must be in \(0, eps\] = \(0, 5\], got 6"):
+        transfer.boundary_walk(model, x, y, 5.0, step=6)
+    with pytest.raises(ValueError, match="step must be > 0"):
+        transfer.boundary_walk(model, x, y, 5.0, step=0)
+    with pytest.raises(ValueError, match=r"eps must be in \[0, 28\]"):
+        transfer.boundary_walk(model, x, y, 30.0)
+    train_mode = models.mlp((8,)).train()
+    transfer.boundary_walk(train_mode, x, y, 0.5)
+    assert train_mode.training and all(p.grad is None for p in train_mode.parameters())
