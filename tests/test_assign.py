@@ -284,6 +284,75 @@ def test_lesson_exercises_follow_the_conventions(path):
         assert cell.metadata.nbgrader["points"] > 0 and cell.metadata.nbgrader["locked"] is True
 
 
+def module_names(source: str, kind) -> set[str]:
+    """Names a cell binds (``ast.Store``) or reads (``ast.Load``) at module level."""
+    import ast
+
+    code = "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in source.split("\n"))
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+
+    def visit(node, top):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if top and kind is ast.Store:
+                names.add(node.name)
+            top = False  # names bound inside a function are local to it
+        elif isinstance(node, ast.Lambda):
+            top = False
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, kind) and (top or kind is ast.Load):
+            names.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)) and top and kind is ast.Store:
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child, top)
+
+    visit(tree, True)
+    return names
+
+
+def unanswered_names(source_nb, student_nb) -> dict[str, set[str]]:
+    """For each check, the names it reads that only the removed solution defined.
+
+    In a student copy those are undefined, so the unanswered check fails with a NameError
+    instead of feedback.
+    """
+    import ast
+
+    out = {}
+    for sol, check in exercises(source_nb):
+        if sol is None:
+            continue
+        before = set().union(*[module_names(c.source, ast.Store) for c in student_nb.cells[:sol] if c.cell_type == "code"])
+        only_in_solution = (module_names(source_nb.cells[sol].source, ast.Store)
+                            - module_names(student_nb.cells[sol].source, ast.Store) - before)
+        missing = only_in_solution & module_names(source_nb.cells[check].source, ast.Load)
+        if missing:
+            out[assign.grade_id(source_nb.cells[check])] = missing
+    return out
+
+
+def test_the_unanswered_name_detector_can_fail():
+    bad = course_notebook()
+    bad.cells[4].source = "### BEGIN SOLUTION\nanswer = 6 * 7\n### END SOLUTION"
+    assert unanswered_names(bad, assign.student_copy(bad)) == {"t-answer-check": {"answer"}}
+    good = course_notebook()
+    assert unanswered_names(good, assign.student_copy(good)) == {}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_unanswered_check_can_give_feedback(path):
+    """A value exercise must give its name a value before the solution region (e.g. `x = None`)."""
+    source = nbformat.read(path, as_version=4)
+    missing = unanswered_names(source, assign.student_copy(source, path.name))
+    assert not missing, (
+        f"{path.name}: in the student copy these checks read names that only the removed solution "
+        f"defines, so an unanswered exercise fails with NameError instead of feedback: {missing}. "
+        "Put `name = None` before `### BEGIN SOLUTION` (and let the check say 'still empty' for None).")
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_student_copy_has_no_solution_and_no_hidden_test(path):
     source = nbformat.read(path, as_version=4)
