@@ -208,7 +208,7 @@ def pgd(
 # Minimum-distortion attacks: instead of a budget ε, they look for the *smallest* change
 # that reaches the goal, which is how Szegedy et al. measured how close the blind spots are.
 
-__all__ += ["lbfgs", "random_targets"]
+__all__ += ["lbfgs", "cw_l2", "smallest_eps", "minimum_distortion", "measure", "Distortion", "random_targets"]
 
 
 def _check_min_distortion(model, x, y, targeted, progress):
@@ -472,3 +472,303 @@ def lbfgs(
         if bar is not None:
             bar.close()
     return best.to(x.device)
+
+
+def _margin(logits: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.Tensor:
+    """Per image (N,): how far past the decision boundary the goal is (> 0: reached)."""
+    own = logits.gather(1, y[:, None])[:, 0]
+    best_other = logits.scatter(1, y[:, None], -math.inf).amax(1)
+    return own - best_other if targeted else best_other - own
+
+
+def cw_l2(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    targeted: bool = False,
+    kappa: float = 0.0,
+    c: float = 1.0,
+    search_steps: int = 6,
+    steps: int = 100,
+    lr: float = 0.1,
+    progress: bool = True,
+) -> torch.Tensor:
+    """Carlini–Wagner L2: the smallest L2 change that reaches the goal with margin κ.
+
+    The box is removed by a change of variables, ``x' = (tanh(w) + 1) / 2`` (every ``w``
+    gives an image in [0, 1]), and Adam minimises ``‖x' − x‖² + c·f(x')`` over ``w`` with
+    ``f = max(max_{j≠t} Z_j − Z_t, −κ)`` on the logits ``Z`` (targeted; untargeted:
+    ``max(Z_y − max_{j≠y} Z_j, −κ)``), their objective f6. A binary search over ``c``
+    per image (×10 until a success, then bisection) keeps the smallest successful change
+    seen at any step.
+
+    Paper: Carlini & Wagner, *Towards Evaluating the Robustness of Neural Networks*,
+    IEEE S&P 2017 (arXiv 1608.04644). Distance: L2. Their defaults (10,000 Adam steps at
+    lr 0.01, 9 search steps) are traded here for speed on a CPU: 6 × 100 steps at lr 0.1.
+
+    Args:
+        model: classifier returning logits (N, K) for images (N, C, H, W) in [0, 1];
+            normalisation belongs inside it. Its mode and gradients are left as they were.
+        x: images (N, C, H, W), float in [0, 1].
+        y: labels (N,) int64: the true class (untargeted) or the target class (``targeted``).
+        targeted: reach class ``y`` instead of leaving it (see ``random_targets``).
+        kappa: confidence κ ≥ 0: the logit margin the result must have (0 = just across).
+        c: first weight of the classification term, in [1e-10, 1e10]; searched per image.
+        search_steps: values of ``c`` tried per image (≥ 1).
+        steps: Adam steps per value of ``c`` (≥ 1); a run stops early when the loss stalls.
+        lr: Adam's learning rate on ``w`` (> 0).
+        progress: show a ``tqdm`` bar over the search steps.
+
+    Returns:
+        Adversarial images, same shape/dtype/device as ``x``, detached, in [0, 1]. An image
+        that already meets the goal (with margin κ) comes back unchanged, and so does one
+        for which no ``c`` succeeded — check with ``measure``. Deterministic.
+
+    Example:
+        >>> x_adv = attacks.cw_l2(model, x, y, kappa=0.0)
+    """
+    y = _check_min_distortion(model, x, y, targeted, progress)
+    kappa = check_in_range("kappa", kappa, 0.0, 1e6)
+    c = check_in_range("c", c, 1e-10, 1e10)
+    search_steps = check_positive_int("search_steps", search_steps)
+    steps = check_positive_int("steps", steps)
+    lr = check_in_range("lr", lr, 1e-8, 1e3)
+
+    device = _model_device(model, x)
+    x0, y = x.detach().to(device), y.to(device)
+    best = x0.clone()
+    with eval_mode(model):
+        with torch.no_grad():
+            logits = model(x0)
+        todo = ((_margin(logits, y, targeted) >= kappa) & _reached(model, x0, y, targeted)).logical_not().nonzero().flatten()
+        if len(todo) == 0:
+            return best.to(x.device)
+        xa, ya = x0[todo], y[todo]
+        w0 = torch.atanh((2 * xa - 1) * (1 - 1e-6))  # shrink a hair: atanh(±1) is infinite
+        best_l2 = torch.full((len(todo),), math.inf, device=device)
+        lo = torch.zeros(len(todo), device=device)
+        hi = torch.full((len(todo),), math.inf, device=device)
+        c_now = torch.full((len(todo),), c, device=device)
+        bar = _bar(search_steps, enabled=progress, desc="C&W L2: search over c")
+        for _ in range(search_steps):
+            w = w0.clone().requires_grad_(True)  # our own leaf: Adam never sees the model
+            opt = torch.optim.Adam([w], lr=lr)
+            found = torch.zeros(len(todo), dtype=torch.bool, device=device)
+            previous = math.inf
+            for i in range(steps):
+                with torch.enable_grad():
+                    x_adv = (torch.tanh(w) + 1) / 2
+                    logits = model(x_adv)
+                    margin = _margin(logits, ya, targeted)
+                    dist = (x_adv - xa).flatten(1).pow(2).sum(1)  # (M,) ‖x' − x‖²
+                    loss = (dist + c_now * (-margin).clamp_min(-kappa)).sum()
+                (grad,) = torch.autograd.grad(loss, w)
+                with torch.no_grad():  # keep the best success seen, before stepping on
+                    ok = (margin >= kappa) & (logits.argmax(1) == ya if targeted else logits.argmax(1) != ya)
+                    l2 = dist.sqrt()
+                    better = ok & (l2 < best_l2)
+                    best[todo[better]] = x_adv[better].detach()
+                    best_l2 = torch.where(better, l2, best_l2)
+                    found |= ok
+                w.grad = grad
+                opt.step()
+                if i % max(steps // 10, 1) == 0:  # C&W's early abort: the loss has stalled
+                    if float(loss.detach()) > previous * 0.9999:
+                        break
+                    previous = float(loss.detach())
+            # Binary search: success → try a smaller c (less push, smaller change).
+            hi = torch.where(found, torch.minimum(hi, c_now), hi)
+            lo = torch.where(found, lo, torch.maximum(lo, c_now))
+            c_now = torch.where(hi.isfinite(), (lo + hi) / 2, c_now * 10)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(success=f"{int(best_l2.isfinite().sum())}/{len(todo)}")
+        if bar is not None:
+            bar.close()
+    return best.to(x.device)
+
+
+def smallest_eps(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    attack=fgsm,
+    eps_max: float = 1.0,
+    search_steps: int = 10,
+    targeted: bool = False,
+    progress: bool = True,
+    **attack_kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image, the smallest budget ε at which an ε-bounded attack reaches the goal.
+
+    Bisection on ε in [0, ``eps_max``]: each step halves every image's interval, keeping
+    the upper end a success. Images whose current ε agree are attacked together, so each
+    step is a few batched calls of ``attack(model, x, y, eps, targeted=..., **attack_kwargs)``.
+    An attack's success need not be monotone in ε (FGSM's rarely is not), so the result is
+    *a* boundary: the attack succeeds at the returned ε and failed a hair below it.
+
+    Introduced in lesson 01 ("the smallest ε that flips this digit").
+
+    Args:
+        model: classifier returning logits (N, K) for images (N, C, H, W) in [0, 1].
+        x: images (N, C, H, W), float in [0, 1].
+        y: labels (N,) int64: the true class (untargeted) or the target class (``targeted``).
+        attack: an attack with the signature of ``fgsm``/``pgd`` (default ``fgsm``).
+        eps_max: the largest budget tried (> 0; for ``norm="l2"`` it may exceed 1).
+        search_steps: bisection steps (≥ 1); the answer is within ``eps_max / 2**search_steps``.
+        targeted: reach class ``y`` instead of leaving it.
+        progress: show a ``tqdm`` bar over the bisection steps.
+        **attack_kwargs: passed on, e.g. ``steps=20, generator=g`` for ``pgd``.
+
+    Returns:
+        ``(eps, x_adv)``: eps (N,) float on ``x``'s device — 0 where the goal is already met
+        and ``inf`` where even ``eps_max`` fails — and the adversarial images at that ε (at
+        ``eps_max`` where it failed).
+
+    Example:
+        >>> eps, x_adv = attacks.smallest_eps(model, x, y, attack=attacks.fgsm, eps_max=0.5)
+    """
+    y = _check_min_distortion(model, x, y, targeted, progress)
+    if not callable(attack):
+        raise TypeError(f"attack must be an attack function such as attacks.fgsm, got {type(attack).__name__}")
+    eps_max = check_in_range("eps_max", eps_max, 1e-12, math.sqrt(x[0].numel()))
+    search_steps = check_positive_int("search_steps", search_steps)
+
+    device = _model_device(model, x)
+    x0, y = x.detach().to(device), y.to(device)
+    with eval_mode(model):
+        already = _reached(model, x0, y, targeted)
+        best = attack(model, x0, y, eps_max, targeted=targeted, **attack_kwargs)
+        hit = _reached(model, best, y, targeted) & ~already
+        best[already] = x0[already]
+        lo = torch.zeros(len(x0), dtype=torch.float64)
+        hi = torch.full_like(lo, eps_max)
+        eps = torch.where(hit.cpu(), hi, math.inf)
+        eps[already.cpu()] = 0.0
+        search = hit.cpu().nonzero().flatten()
+        bar = _bar(search_steps, enabled=progress, desc=f"smallest ε for {getattr(attack, '__name__', 'attack')}")
+        for _ in range(search_steps if len(search) else 0):
+            mid = (lo[search] + hi[search]) / 2
+            for value in mid.unique().tolist():  # dyadic midpoints: few distinct values
+                rows = search[mid == value]
+                adv = attack(model, x0[rows], y[rows], value, targeted=targeted, **attack_kwargs)
+                ok = _reached(model, adv, y[rows], targeted).cpu()
+                hi[rows[ok]] = value
+                lo[rows[~ok]] = value
+                best[rows[ok].to(device)] = adv[ok.to(device)]
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        eps[search] = hi[search]
+    return eps.to(device=x.device, dtype=x.dtype), best.to(x.device)
+
+
+@dataclass(frozen=True)
+class Distortion:
+    """How far adversarial images are from the originals, per image (lesson 01).
+
+    Attributes:
+        x_adv: the adversarial images (N, C, H, W) in [0, 1].
+        success: (N,) bool — did the image reach the goal (target hit / label changed)?
+        rms: (N,) √(Σ(x′ − x)² / n) over the n = C·H·W pixel values: Szegedy et al.'s
+            "average pixel-level distortion" (Table 1).
+        l2: (N,) ‖x′ − x‖₂.
+        linf: (N,) ‖x′ − x‖∞, the largest change of any pixel.
+        eps: (N,) the smallest budget found (``smallest_eps``), else ``None``.
+    """
+
+    x_adv: torch.Tensor
+    success: torch.Tensor
+    rms: torch.Tensor
+    l2: torch.Tensor
+    linf: torch.Tensor
+    eps: torch.Tensor | None = None
+
+    @property
+    def success_rate(self) -> float:
+        """Share of images that reached the goal, in [0, 1]."""
+        return float(self.success.float().mean())
+
+    def mean(self, what: str = "rms") -> float:
+        """Average ``"rms"``, ``"l2"``, ``"linf"`` or ``"eps"`` over the successful images
+        (NaN if none succeeded): failed images have no minimum distortion to average."""
+        check_choice("what", what, ("rms", "l2", "linf", "eps"))
+        values = getattr(self, what)
+        if values is None:
+            raise ValueError("eps is only known for budget attacks (smallest_eps: 'fgsm', 'pgd')")
+        ok = self.success.to(values.device)
+        return float(values[ok].double().mean()) if bool(ok.any()) else math.nan
+
+
+def measure(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor, *, targeted: bool = False,
+            eps: torch.Tensor | None = None) -> Distortion:
+    """Success and RMS / L2 / L∞ distortion of adversarial images ``x_adv`` of ``x`` (lesson 01).
+
+    Args:
+        model: the classifier that was attacked (evaluated in eval mode, left as it was).
+        x, x_adv: originals and adversarial images (N, C, H, W) in [0, 1], same shape.
+        y: (N,) the true labels (untargeted) or the targets (``targeted``).
+        targeted: success means "predicted as y" instead of "not predicted as y".
+        eps: optional per-image budgets to keep alongside (see ``smallest_eps``).
+
+    Returns:
+        A ``Distortion`` with tensors on ``x``'s device.
+    """
+    check_images(x, "x")
+    check_images(x_adv, "x_adv")
+    if x.shape != x_adv.shape:
+        raise ValueError(f"x and x_adv must have the same shape, got {tuple(x.shape)} and {tuple(x_adv.shape)}")
+    y = check_labels(y, x.shape[0], "y")
+    device = _model_device(model, x)
+    with eval_mode(model):
+        success = _reached(model, x_adv.detach().to(device), y.to(device), targeted).to(x.device)
+    r = (x_adv.detach() - x.detach()).flatten(1)
+    return Distortion(x_adv=x_adv.detach(), success=success, rms=r.pow(2).mean(1).sqrt(), l2=r.norm(dim=1),
+                      linf=r.abs().amax(1), eps=eps)
+
+
+_MIN_DISTORTION_ATTACKS = ("lbfgs", "cw", "fgsm", "pgd")
+
+
+def minimum_distortion(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    attack: str = "lbfgs",
+    targeted: bool = False,
+    progress: bool = True,
+    **kwargs,
+) -> Distortion:
+    """Run a minimum-distortion attack and measure it: Szegedy's Table 1 in one call (lesson 01).
+
+    Args:
+        model: classifier returning logits (N, K) for images (N, C, H, W) in [0, 1].
+        x: images (N, C, H, W), float in [0, 1].
+        y: labels (N,) int64: the true class (untargeted) or the target class (``targeted``).
+        attack: ``"lbfgs"`` (Szegedy et al.), ``"cw"`` (Carlini–Wagner L2), or ``"fgsm"`` /
+            ``"pgd"``: the smallest budget ε that works, found by bisection (``smallest_eps``).
+        targeted: reach class ``y`` instead of leaving it.
+        progress: show progress bars.
+        **kwargs: passed to the attack (``search_steps=``, ``max_iter=``, ``kappa=``,
+            ``eps_max=``, ``steps=``, ``generator=`` ...).
+
+    Returns:
+        A ``Distortion``: per-image adversarial images, success, RMS, L2 and L∞ (and ε for
+        the budget attacks). ``result.mean("rms")`` is Table 1's "av. min. distortion".
+
+    Example:
+        >>> d = attacks.minimum_distortion(model, x, y, attack="lbfgs")
+        >>> d.success_rate, d.mean("rms")
+    """
+    check_choice("attack", attack, _MIN_DISTORTION_ATTACKS)
+    if attack in ("fgsm", "pgd"):
+        eps, x_adv = smallest_eps(model, x, y, attack=fgsm if attack == "fgsm" else pgd, targeted=targeted,
+                                  progress=progress, **kwargs)
+        return measure(model, x, x_adv, y, targeted=targeted, eps=eps)
+    run = lbfgs if attack == "lbfgs" else cw_l2
+    x_adv = run(model, x, y, targeted=targeted, progress=progress, **kwargs)
+    return measure(model, x, x_adv, y, targeted=targeted)
