@@ -1,0 +1,677 @@
+"""Units versus random directions: activations, top-k retrieval, coherence, synthesis, a quiz.
+
+Introduced in lesson 04 (Szegedy et al. 2013, *Intriguing properties of neural networks*,
+§3, arXiv 1312.6199). Szegedy et al. looked at the held-out images x′ = argmaxₓ ⟨φ(x), v⟩
+that most excite a direction v of a layer's activation space φ, for v a *unit* (a basis
+vector eᵢ) and for a *random* direction, and found both sets equally "semantically
+coherent". Bau et al. 2017 (*Network Dissection*, arXiv 1704.05796) found units of large
+conv nets *more* interpretable than random rotations. This module lets a learner measure it.
+
+Conventions used throughout:
+
+- φ(x) is the output of a named module (``directions.layer_names(model)`` lists them). For
+  the course's CNN we read ``conv1``/``conv2``/``fc1`` — the values *before* the ReLU. The
+  ranking of images by a unit is the same before or after a ReLU for every image the unit
+  fires on, but after the ReLU a unit that is silent on most images gives hundreds of tied
+  zeros, and "the top 8" is then an arbitrary pick. Before it, every image has a score.
+- A fully connected layer gives φ(x) ∈ ℝᴰ; a direction is a unit vector v ∈ ℝᴰ.
+- A conv layer gives a map φ(x) ∈ ℝ^{C×H×W}; a direction is a unit vector v ∈ ℝᶜ in
+  *channel* space, applied at every position (a 1×1 rotation of the channels, like Bau et
+  al.'s random rotations), and the resulting H×W map is reduced to one number per image by
+  its spatial ``"mean"`` (default: linear, so it equals ⟨mean φ(x), v⟩) or ``"max"``
+  (the strongest local response, as in Zeiler & Fergus's top-9 patches). A unit is the
+  channel eᵢ, reduced the same way, so units and random directions are the same kind of object.
+- Random directions are Gaussian vectors scaled to length 1: uniform on the sphere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+from torch import nn
+
+from .utils import check_choice, check_images, check_in_range, check_positive_int, eval_mode
+
+__all__ = [
+    "REDUCTIONS",
+    "layer_names",
+    "capture",
+    "activations",
+    "unit_directions",
+    "random_directions",
+    "project",
+    "top_k",
+    "label_purity",
+    "pixel_similarity",
+    "Comparison",
+    "compare",
+    "maximize",
+    "strips_figure",
+    "Quiz",
+    "CACHED_MODELS",
+]
+
+REDUCTIONS = ("mean", "max")
+
+# Lesson 04 uses models.pretrained("cnn") (warmed by lessons.warm already) and the offline
+# ImageNet classifier, which needs no training: nothing of its own to cache.
+CACHED_MODELS: dict = {}
+
+_MAX_LISTED = 60  # an error lists at most this many layer names (EfficientNet has 275)
+
+
+# --------------------------------------------------------------------------- activations
+
+
+def _check_model(model: object) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    return model
+
+
+def layer_names(model: nn.Module) -> tuple[str, ...]:
+    """The names ``capture`` accepts: every named submodule of ``model`` (lesson 04).
+
+    For ``models.pretrained("cnn")``: ``normalize, conv1, relu1, pool1, conv2, ..., fc1, relu3, fc2``.
+    """
+    return tuple(name for name, _ in _check_model(model).named_modules() if name)
+
+
+def _resolve(model: nn.Module, layers: str | Sequence[str]) -> list[tuple[str, nn.Module]]:
+    names = [layers] if isinstance(layers, str) else list(layers)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"layers must be a layer name or a non-empty list of names, got {layers!r}")
+    modules = dict(model.named_modules())
+    valid = layer_names(model)
+    found = []
+    for name in names:
+        if name not in modules or not name:
+            close = difflib.get_close_matches(str(name), valid, n=3)
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            listed = ", ".join(valid[:_MAX_LISTED])
+            if len(valid) > _MAX_LISTED:
+                listed += f", ... ({len(valid)} in all: see directions.layer_names(model))"
+            raise ValueError(f"layer must be one of the model's layer names: {listed}; got {name!r}.{hint}")
+        found.append((name, modules[name]))
+    return found
+
+
+class _StopForward(Exception):
+    """Raised by a hook to skip the layers after the last one we need."""
+
+
+@contextlib.contextmanager
+def _hooks(model: nn.Module, layers, *, detach: bool, stop: bool) -> Iterator[dict[str, list[torch.Tensor]]]:
+    targets = _resolve(_check_model(model), layers)
+    store: dict[str, list[torch.Tensor]] = {name: [] for name, _ in targets}
+    pending: set[str] = set()
+
+    def make_hook(name: str):
+        def hook(_module, _inputs, output):
+            if not isinstance(output, torch.Tensor):
+                raise TypeError(f"layer {name!r} returned a {type(output).__name__}, not a tensor; pick another layer")
+            store[name].append(output.detach() if detach else output)
+            pending.discard(name)
+            if stop and not pending:
+                raise _StopForward
+        return hook
+
+    def reset(*_):
+        pending.update(store)  # a new forward pass: every layer is awaited again
+
+    handles = [model.register_forward_pre_hook(reset)] if stop else []
+    try:
+        # Registered inside the try, so a failure half-way still removes the ones added.
+        for name, module in targets:
+            handles.append(module.register_forward_hook(make_hook(name)))
+        yield store
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextlib.contextmanager
+def capture(model: nn.Module, layers: str | Sequence[str], *, detach: bool = True) -> Iterator[dict[str, list[torch.Tensor]]]:
+    """Record the outputs of named layers while the ``with`` block runs (lesson 04).
+
+    Forward hooks are registered on entry and removed on exit — also when the block raises —
+    so re-running a notebook cell never piles hooks up on the model.
+
+    Args:
+        model: any ``nn.Module``.
+        layers: a name from ``layer_names(model)``, or a list of them.
+        detach: store ``output.detach()`` (default); ``False`` keeps the graph, for gradients.
+
+    Yields:
+        A dict name → list of output tensors, one per forward call made inside the block.
+
+    Raises:
+        ValueError: an unknown layer name; the message lists the valid ones.
+
+    Example:
+        >>> with directions.capture(cnn, "fc1") as out:
+        ...     cnn(x)
+        >>> out["fc1"][0].shape          # (N, 128)
+    """
+    with _hooks(model, layers, detach=detach, stop=False) as store:
+        yield store
+
+
+def activations(
+    model: nn.Module,
+    x: torch.Tensor,
+    layers: str | Sequence[str],
+    *,
+    batch_size: int = 500,
+    progress: bool = True,
+) -> torch.Tensor | dict[str, torch.Tensor]:
+    """φ(x): the outputs of named layers for a whole set of images (lesson 04).
+
+    The model runs in eval mode without gradients, in batches, and stops after the last
+    requested layer (the layers after it are not computed).
+
+    Args:
+        model: a classifier taking (N, C, H, W) images in [0, 1].
+        x: images (N, C, H, W) in [0, 1].
+        layers: one layer name (returns a tensor) or a list of names (returns a dict).
+        batch_size: images per forward pass.
+        progress: show a ``tqdm`` bar over the batches.
+
+    Returns:
+        The layer's output for every image, on ``x``'s device: (N, D) for a dense layer,
+        (N, C, H, W) for a conv layer — or a dict name → such tensor.
+    """
+    _check_model(model)
+    check_images(x, "x")
+    batch_size = check_positive_int("batch_size", batch_size)
+    single = isinstance(layers, str)
+    device = next(model.parameters()).device
+    starts = range(0, x.shape[0], batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="activations", unit="batch")
+    with eval_mode(model), torch.no_grad(), _hooks(model, layers, detach=True, stop=True) as store:
+        for start in starts:
+            try:
+                model(x[start : start + batch_size].to(device))
+            except _StopForward:
+                pass
+    out = {name: torch.cat(chunks).to(x.device) for name, chunks in store.items()}
+    return out[layers] if single else out
+
+
+# --------------------------------------------------------------------------- directions
+
+
+def unit_directions(dim: int) -> torch.Tensor:
+    """The basis vectors e₁ … e_D as rows of a (D, D) identity matrix (lesson 04)."""
+    return torch.eye(check_positive_int("dim", dim))
+
+
+def random_directions(n: int, dim: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n`` random unit vectors in ℝ^dim, uniform on the sphere (lesson 04).
+
+    A standard Gaussian vector divided by its length is uniformly distributed on the unit
+    sphere — no direction, including the axes, is favoured.
+
+    Args:
+        n: how many directions.
+        dim: the layer's width D (dense) or channel count C (conv).
+        generator: a seeded ``torch.Generator`` makes the directions reproducible.
+
+    Returns:
+        Tensor (n, dim), float32, every row of L2 norm 1.
+    """
+    n = check_positive_int("n", n)
+    dim = check_positive_int("dim", dim)
+    v = torch.randn(n, dim, generator=generator)
+    return v / v.norm(dim=1, keepdim=True)
+
+
+def project(acts: torch.Tensor, directions: torch.Tensor, *, reduce: str = "mean") -> torch.Tensor:
+    """Scores ⟨φ(x), v⟩ of every image for every direction (lesson 04).
+
+    Args:
+        acts: (N, D) dense activations, or (N, C, H, W) conv maps.
+        directions: (K, D) or (K, C) — rows are directions (units or random).
+        reduce: for conv maps, how the per-position score map ⟨φ(x)[:, h, w], v⟩ becomes one
+            number: ``"mean"`` or ``"max"`` over positions (ignored for dense layers).
+
+    Returns:
+        Tensor (N, K): image n's score along direction k.
+    """
+    if not isinstance(acts, torch.Tensor) or acts.dim() not in (2, 4):
+        raise ValueError(f"acts must be a tensor (N, D) or (N, C, H, W), got {getattr(acts, 'shape', type(acts).__name__)}")
+    if not isinstance(directions, torch.Tensor) or directions.dim() != 2 or directions.shape[1] != acts.shape[1]:
+        raise ValueError(
+            f"directions must have shape (K, {acts.shape[1]}) to match acts of shape {tuple(acts.shape)}, "
+            f"got {tuple(getattr(directions, 'shape', ()))}"
+        )
+    check_choice("reduce", reduce, REDUCTIONS)
+    v = directions.to(acts.device, acts.dtype)
+    if acts.dim() == 2:
+        return acts @ v.T  # (N, K)
+    if reduce == "mean":
+        return acts.mean((2, 3)) @ v.T  # linear, so mean-then-project = project-then-mean
+    # max does not commute with the projection: project at every position, then take the max.
+    # Chunks of directions keep the (N, k, H, W) intermediate near 64 MB.
+    n, _, h, w = acts.shape
+    chunk = max(1, (16 * 2**20) // max(1, n * h * w))
+    parts = [torch.einsum("nchw,kc->nkhw", acts, v[i : i + chunk]).amax((2, 3)) for i in range(0, v.shape[0], chunk)]
+    return torch.cat(parts, dim=1)
+
+
+def top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the ``k`` highest-scoring images per direction, best first (lesson 04).
+
+    Szegedy's x′ = argmax ⟨φ(x), v⟩ over held-out images, extended to the top ``k``.
+    Ties are broken by the lower image index (a stable sort), so results are reproducible.
+
+    Args:
+        scores: (N, K) from ``project``.
+        k: how many images per direction, 1 ≤ k ≤ N.
+
+    Returns:
+        Long tensor (K, k): row j lists image indices for direction j, in decreasing score.
+    """
+    if not isinstance(scores, torch.Tensor) or scores.dim() != 2:
+        raise ValueError(f"scores must be a tensor of shape (N, K), got {getattr(scores, 'shape', type(scores).__name__)}")
+    k = check_positive_int("k", k)
+    if k > scores.shape[0]:
+        raise ValueError(f"k must be at most the number of images ({scores.shape[0]}), got {k}")
+    order = torch.sort(scores, dim=0, descending=True, stable=True).indices  # (N, K)
+    return order[:k].T.contiguous()  # (K, k)
+
+
+# --------------------------------------------------------------------------- coherence
+
+
+def label_purity(indices: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Share of the most common label among each direction's top-k images (lesson 04).
+
+    1.0: all k images show the same digit; 0.1 would be as mixed as ten equal classes can be
+    at k = 10. It needs labels, and measures only one kind of meaning (the class).
+
+    Args:
+        indices: (K, k) image indices from ``top_k``.
+        labels: (N,) integer labels of the images.
+
+    Returns:
+        Float tensor (K,) in [1/k, 1].
+    """
+    _check_indices(indices, labels.shape[0])
+    top = labels.to(indices.device)[indices]  # (K, k)
+    counts = F.one_hot(top, int(labels.max()) + 1).sum(1)  # (K, classes)
+    return counts.max(1).values.float() / indices.shape[1]
+
+
+def pixel_similarity(indices: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Mean pairwise cosine similarity of each direction's top-k images, in pixel space (lesson 04).
+
+    A coherence measure that needs no labels: images that look alike (same strokes in the
+    same places) score near 1. Compare with random sets of k images (``indices`` drawn at
+    random) to see the chance level.
+
+    Args:
+        indices: (K, k) image indices from ``top_k``, k ≥ 2.
+        x: images (N, C, H, W).
+
+    Returns:
+        Float tensor (K,) in [-1, 1] (in [0, 1] for non-negative pixels).
+    """
+    _check_indices(indices, x.shape[0])
+    k = indices.shape[1]
+    if k < 2:
+        raise ValueError(f"pixel_similarity needs at least 2 images per direction, got k = {k}")
+    flat = F.normalize(x.flatten(1).float(), dim=1)[indices.to(x.device)]  # (K, k, P)
+    gram = flat @ flat.transpose(1, 2)  # (K, k, k)
+    off_diagonal = gram.sum((1, 2)) - gram.diagonal(dim1=1, dim2=2).sum(1)
+    return off_diagonal / (k * (k - 1))
+
+
+def _check_indices(indices: object, n: int) -> None:
+    if not isinstance(indices, torch.Tensor) or indices.dim() != 2 or indices.is_floating_point():
+        raise ValueError(f"indices must be an integer tensor (K, k) from top_k, got {getattr(indices, 'shape', type(indices).__name__)}")
+    if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= n):
+        raise ValueError(f"indices must lie in [0, {n - 1}], got values in [{int(indices.min())}, {int(indices.max())}]")
+
+
+class Comparison(NamedTuple):
+    """Units vs random directions: means, their difference and a permutation-test p-value."""
+
+    mean_units: float
+    mean_random: float
+    difference: float  # mean_units − mean_random
+    p_value: float  # two-sided: how often shuffled group labels give a difference this large
+
+
+def compare(units: torch.Tensor, random: torch.Tensor, *, n_permutations: int = 10_000,
+            generator: torch.Generator | None = None) -> Comparison:
+    """Is the units' mean coherence different from the random directions'? (lesson 04)
+
+    A permutation test: pool the two samples, split them at random into groups of the same
+    sizes many times, and count how often the split's difference of means is at least as
+    large (in absolute value) as the real one. No normality assumption, fine for 32 units.
+
+    Args:
+        units: (n_units,) coherence scores of unit directions.
+        random: (n_random,) coherence scores of random directions.
+        n_permutations: random splits to draw.
+        generator: seeds the splits.
+
+    Returns:
+        ``Comparison(mean_units, mean_random, difference, p_value)``.
+    """
+    for name, s in (("units", units), ("random", random)):
+        if not isinstance(s, torch.Tensor) or s.dim() != 1 or s.numel() < 2:
+            raise ValueError(f"{name} must be a 1-D tensor of at least 2 scores, got {getattr(s, 'shape', type(s).__name__)}")
+    n_permutations = check_positive_int("n_permutations", n_permutations)
+    a, b = units.detach().double().cpu(), random.detach().double().cpu()
+    observed = float(a.mean() - b.mean())
+    pooled = torch.cat([a, b])
+    # One argsort of random keys per permutation: all splits at once, (P, n) in memory.
+    perms = torch.rand(n_permutations, pooled.numel(), generator=generator).argsort(dim=1)
+    shuffled = pooled[perms]
+    diffs = shuffled[:, : a.numel()].mean(1) - shuffled[:, a.numel() :].mean(1)
+    # +1 on both sides: the observed split is one of the possible ones (never report p = 0).
+    p = (int((diffs.abs() >= abs(observed) - 1e-12).sum()) + 1) / (n_permutations + 1)
+    return Comparison(float(a.mean()), float(b.mean()), observed, p)
+
+
+# --------------------------------------------------------------------------- synthesis
+
+
+def _fourier_basis(h: int, w: int, decay: float) -> torch.Tensor:
+    fy = torch.fft.fftfreq(h)[:, None]
+    fx = torch.fft.rfftfreq(w)[None, :]
+    freq = torch.sqrt(fx**2 + fy**2).clamp_min(1.0 / max(h, w))
+    return freq.pow(-decay)  # (h, w//2+1): low frequencies get larger steps
+
+
+def maximize(
+    model: nn.Module,
+    layer: str,
+    directions: torch.Tensor,
+    *,
+    shape: tuple[int, int, int] = (3, 128, 128),
+    steps: int = 64,
+    lr: float = 0.05,
+    reduce: str = "mean",
+    decay: float = 1.0,
+    jitter: int = 4,
+    l2: float = 0.0,
+    generator: torch.Generator | None = None,
+    progress: bool = True,
+) -> torch.Tensor:
+    """Activation maximisation: synthesise images x with large ⟨φ(x), v⟩ (lesson 04).
+
+    Gradient ascent on the image itself, as in Erhan et al. 2009 and Olah et al. 2017
+    (*Feature Visualization*, Distill). Plain pixel ascent makes high-frequency noise, so two
+    simple regularisers steer it towards images: the image is parameterised by its Fourier
+    spectrum with steps scaled by 1/frequency^decay (smooth images come first), and it is
+    shifted by a random ``jitter`` each step (a pattern must work wherever it lands). An
+    optional L2 penalty pulls pixels towards grey. Pixels are sigmoid(·), so x stays in [0, 1].
+
+    Args:
+        model: a classifier taking (N, C, H, W) images in [0, 1]; left as it was (mode and
+            parameters' ``.grad``): only the image gets gradients.
+        layer: the layer name whose output is φ.
+        directions: (K, D) or (K, C) unit directions; image k maximises direction k.
+        shape: (C, H, W) of the images to synthesise (conv nets accept smaller sizes than
+            they were trained on; 128 × 128 is ~3× faster than 224 × 224).
+        steps, lr: Adam steps on the spectrum and their learning rate.
+        reduce: spatial reduction for conv layers, as in ``project``.
+        decay: 1/f^decay scaling of the spectrum (0 = plain pixels).
+        jitter: largest random shift in pixels per step (0 = none).
+        l2: weight of the penalty mean((x − 0.5)²).
+        generator: seeds the starting noise and the jitter.
+        progress: show a ``tqdm`` bar over the steps.
+
+    Returns:
+        Images (K, C, H, W) in [0, 1], detached, on the model's device.
+    """
+    _check_model(model)
+    _resolve(model, layer)
+    if not isinstance(directions, torch.Tensor) or directions.dim() != 2:
+        raise ValueError(f"directions must be a tensor (K, D), got {getattr(directions, 'shape', type(directions).__name__)}")
+    if len(shape) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
+        raise ValueError(f"shape must be (C, H, W) of positive integers, got {shape!r}")
+    steps = check_positive_int("steps", steps)
+    check_in_range("lr", lr, 1e-6, 10.0)
+    check_choice("reduce", reduce, REDUCTIONS)
+    check_in_range("decay", decay, 0.0, 4.0)
+    jitter = check_positive_int("jitter", jitter, allow_zero=True)
+    check_in_range("l2", l2, 0.0, 1e6)
+    device = next(model.parameters()).device
+    c, h, w = shape
+    k = directions.shape[0]
+    scale = _fourier_basis(h, w, decay).to(device)
+    spectrum = (0.01 * torch.randn(k, c, h, w // 2 + 1, 2, generator=generator)).to(device).requires_grad_(True)
+    opt = torch.optim.Adam([spectrum], lr=lr)
+    v = directions.to(device).float()
+
+    def image() -> torch.Tensor:
+        spatial = torch.fft.irfft2(torch.view_as_complex(spectrum) * scale, s=(h, w), norm="ortho")
+        return torch.sigmoid(spatial / 4.0)  # /4 as in Lucent: keeps early steps away from saturation
+
+    rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+    bar = range(steps)
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(bar, desc=f"maximising {layer}", unit="step")
+    with eval_mode(model), _hooks(model, layer, detach=False, stop=True) as store:
+        for _ in bar:
+            x = image()
+            if jitter:
+                dy, dx = (int(s) for s in rng.integers(-jitter, jitter + 1, size=2))
+                x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
+            store[layer].clear()
+            try:
+                model(x)
+            except _StopForward:
+                pass
+            acts = store[layer][0]
+            if acts.dim() == 4:
+                scores = acts.mean((2, 3)) * v if reduce == "mean" else torch.einsum("nchw,nc->nhw", acts, v).amax((1, 2))[:, None]
+            else:
+                scores = acts * v
+            objective = scores.sum() - l2 * k * ((x - 0.5) ** 2).mean()
+            (grad,) = torch.autograd.grad(-objective, spectrum)  # only the image's parameters
+            spectrum.grad = grad
+            opt.step()
+    return image().detach()
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _strip(images: torch.Tensor, gap: int = 2) -> np.ndarray:
+    """k images (k, C, H, W) side by side, separated by white gaps → (H, W′[, 3]) array."""
+    k, c, h, w = images.shape
+    canvas = torch.ones(c, h, k * w + (k - 1) * gap)
+    for i in range(k):
+        canvas[:, :, i * (w + gap) : i * (w + gap) + w] = images[i].detach().float().cpu()
+    arr = canvas.numpy()
+    return arr[0] if c == 1 else arr.transpose(1, 2, 0)
+
+
+def strips_figure(
+    x: torch.Tensor,
+    indices: torch.Tensor,
+    titles: Sequence[str],
+    *,
+    colors: Sequence[str] | None = None,
+    suptitle: str | None = None,
+    scale: float = 0.9,
+) -> Figure:
+    """One row per direction: its top-k images side by side, titled (lesson 04).
+
+    Like Szegedy et al.'s Figs. 1–4. One ``imshow`` per row keeps drawing fast (widgets).
+
+    Args:
+        x: images (N, C, H, W) in [0, 1].
+        indices: (R, k) image indices, e.g. from ``top_k``.
+        titles: one title per row.
+        colors: optional title colour per row.
+        suptitle: a heading over the figure.
+        scale: inches per image.
+
+    Returns:
+        The figure.
+    """
+    check_images(x, "x")
+    _check_indices(indices, x.shape[0])
+    rows, k = indices.shape
+    if len(titles) != rows:
+        raise ValueError(f"titles must have one entry per row ({rows}), got {len(titles)}")
+    fig = Figure(figsize=(scale * k + 0.2, (scale + 0.3) * rows + (0.3 if suptitle else 0)), layout="constrained")
+    axes = fig.subplots(rows, 1, squeeze=False)[:, 0]
+    for r, ax in enumerate(axes):
+        strip = _strip(x[indices[r].to(x.device)])
+        ax.imshow(strip, cmap="gray" if strip.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_title(titles[r], fontsize=9, loc="left", color=(colors[r] if colors else "black"))
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    return fig
+
+
+# --------------------------------------------------------------------------- the blind quiz
+
+
+class Quiz:
+    """The blind quiz of lesson 04: is each grid a unit's top-k or a random direction's?
+
+    The logic lives here (testable without a browser); ``panel()`` wraps it in a
+    ``widgets.Panel`` with one dropdown per grid and a "reveal" toggle.
+
+    Args:
+        x: the images (N, C, H, W) in [0, 1].
+        grids: (G, k) image indices, one row per grid (e.g. ``top_k`` rows).
+        truths: G answers, each ``"unit"`` or ``"random"``.
+        generator: seeds the shuffle, so the order is reproducible but not the input order.
+
+    Attributes:
+        guesses: the learner's answer per shown grid (``None`` = not answered yet).
+        revealed: whether the answers are shown.
+    """
+
+    ANSWERS = ("unit", "random")
+    UNANSWERED = "?"
+
+    def __init__(self, x: torch.Tensor, grids: torch.Tensor, truths: Sequence[str], *,
+                 generator: torch.Generator | None = None) -> None:
+        check_images(x, "x")
+        _check_indices(grids, x.shape[0])
+        truths = list(truths)
+        if len(truths) != grids.shape[0]:
+            raise ValueError(f"truths must have one answer per grid ({grids.shape[0]}), got {len(truths)}")
+        for t in truths:
+            check_choice("truth", t, self.ANSWERS)
+        order = torch.randperm(len(truths), generator=generator)
+        self.x = x
+        self.grids = grids[order]
+        self._truths = [truths[int(i)] for i in order]
+        self.names = [chr(ord("A") + i) if i < 26 else f"G{i}" for i in range(len(truths))]
+        self.guesses: list[str | None] = [None] * len(truths)
+        self.revealed = False
+        self._figure_state: tuple | None = None
+
+    def __len__(self) -> int:
+        return len(self._truths)
+
+    def guess(self, i: int, answer: str | None) -> None:
+        """Record the answer for grid ``i`` (0-based): ``"unit"``, ``"random"`` or ``None``/``"?"``."""
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(self):
+            raise ValueError(f"grid index must be in [0, {len(self) - 1}], got {i!r}")
+        if answer == self.UNANSWERED:
+            answer = None
+        if answer is not None:
+            check_choice("answer", answer, self.ANSWERS)
+        self.guesses[i] = answer
+
+    def reveal(self, show: bool = True) -> None:
+        """Show (or hide again) the answers and the score."""
+        self.revealed = bool(show)
+
+    @property
+    def answered(self) -> int:
+        """How many grids have a guess."""
+        return sum(g is not None for g in self.guesses)
+
+    @property
+    def score(self) -> int:
+        """Correct guesses so far (an unanswered grid counts as wrong)."""
+        return sum(g == t for g, t in zip(self.guesses, self._truths))
+
+    @property
+    def answers(self) -> list[str]:
+        """The true answers, in display order — only once revealed."""
+        if not self.revealed:
+            raise RuntimeError("the answers are hidden until quiz.reveal() is called")
+        return list(self._truths)
+
+    def figure(self) -> Figure:
+        """The grids, labelled A, B, …; after ``reveal`` each title gives the truth and ✓/✗."""
+        titles, colors = [], []
+        for name, g, t in zip(self.names, self.guesses, self._truths):
+            if self.revealed:
+                ok = g == t
+                titles.append(f"{name}: {t}  —  you said {g or '?'} {'✓' if ok else '✗'}")
+                colors.append("#1a7f37" if ok else "#b00020")
+            else:
+                titles.append(f"{name}: unit or random?")
+                colors.append("black")
+        return strips_figure(self.x, self.grids, titles, colors=colors, scale=0.55)
+
+    def readout(self) -> str:
+        """HTML for the panel: progress before the reveal, the score after it."""
+        n = len(self)
+        if not self.revealed:
+            return (f"Answered <b>{self.answered} of {n}</b> grids. "
+                    "Toggle <i>reveal answers</i> when you are done.")
+        chance = sum(t == "unit" for t in self._truths)  # what always answering "unit" would score
+        return (f"Score: <b>{self.score} / {n}</b> "
+                f"(always answering “unit” would score {chance} / {n}; guessing at random {n / 2:g} on average)")
+
+    def render(self, reveal: bool = False, **guesses: str) -> tuple[Figure | None, str]:
+        """``widgets.Panel`` render function: controls ``A``, ``B``, … and ``reveal``.
+
+        The figure is redrawn only when what it shows changes (the titles carry the guesses
+        only once revealed), so choosing an answer updates the readout instantly.
+        """
+        for i, name in enumerate(self.names):
+            if name in guesses:
+                self.guess(i, guesses[name])
+        self.reveal(reveal)
+        state = (self.revealed, tuple(self.guesses) if self.revealed else None)
+        fig = None
+        if state != self._figure_state:
+            fig = self.figure()
+            self._figure_state = state
+        return fig, self.readout()
+
+    def panel(self, title: str = "Blind quiz: which grids are single units?"):
+        """A ``widgets.Panel`` with one dropdown per grid and a reveal toggle."""
+        import ipywidgets as W
+
+        from . import widgets
+
+        self._figure_state = None
+        controls = {name: widgets.dropdown(f"grid {name}", [self.UNANSWERED, *self.ANSWERS], self.UNANSWERED)
+                    for name in self.names}
+        for control in controls.values():
+            control.layout.width = "13em"  # several per row
+            control.style.description_width = "4em"
+        controls["reveal"] = W.ToggleButton(value=False, description="reveal answers", icon="eye",
+                                            layout=W.Layout(width="12em"))
+        return widgets.Panel(title, controls, self.render)
