@@ -510,3 +510,35 @@ def test_the_leak_detector_can_fail():
     assert leaked_lines(nb.cells[3].source, nb.cells[3].source) == ["assert double(-3) == -6, 'hidden: double(-3) should be -6'"]
     student = assign.student_copy(nb)
     assert all(not leaked_lines(s.source, t.source) for s, t in zip(nb.cells, student.cells))
+
+
+# --------------------------------------------------------------------------- the instructors' guide
+
+GUIDE = ROOT / "docs" / "instructors.md"
+
+
+def guide_section(number: str) -> str:
+    text = GUIDE.read_text(encoding="utf-8")
+    m = re.search(rf"^### {number} · .*?(?=^### |^## )", text, flags=re.M | re.S)
+    assert m, f"docs/instructors.md has no '### {number} · ...' section"
+    return m.group(0)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_the_instructors_guide_lists_each_exercise_with_its_points(path):
+    """A lesson's section in docs/instructors.md names every check (grade id and points) once written."""
+    number = path.name[:2]
+    section = guide_section(number)
+    nb = nbformat.read(path, as_version=4)
+    checks = {assign.grade_id(c): c.metadata.nbgrader["points"] for c in nb.cells
+              if assign.is_grade(c) and not assign.is_solution(c)}
+    if re.search(r"^TODO", section.split("\n", 2)[-1].strip(), flags=re.M) and len(section.strip().split("\n")) <= 4:
+        pytest.skip(f"docs/instructors.md: the section for lesson {number} is still marked TODO")
+    listed = dict(re.findall(r"^\|[^|\n]*\| `(l\d\d-[\w-]+)` \| ([\d.]+) \|", section, flags=re.M))
+    assert set(listed) == set(checks), f"lesson {number}: the guide lists {sorted(listed)}, the notebook has {sorted(checks)}"
+    for gid, points in checks.items():
+        assert float(listed[gid]) == float(points), f"{gid}: the guide says {listed[gid]} points, the notebook {points}"
+    total = sum(checks.values())
+    row = re.search(rf"^\| {number} \| .*$", GUIDE.read_text(encoding="utf-8"), flags=re.M).group(0)
+    expected = "none" if not checks else f"{len(checks)} ({total:g} points)"
+    assert f"| {expected} |" in row, f"lesson {number}: the overview table should say '{expected}': {row}"
