@@ -36,6 +36,7 @@ __all__ = [
     "Normalize",
     "softmax_regression",
     "mlp",
+    "autoencoder_softmax",
     "lenet",
     "train",
     "accuracy",
@@ -94,6 +95,93 @@ def mlp(hidden: tuple[int, ...] = (100, 100), num_classes: int = 10) -> nn.Seque
         width = h
     layers["out"] = nn.Linear(width, num_classes)
     return nn.Sequential(layers)
+
+
+class AutoencoderSoftmax(nn.Module):
+    """Szegedy's AE400-10: the code of a sparse sigmoid autoencoder, read by a softmax layer.
+
+    ``forward`` gives class logits from ``encode`` (N, hidden) ∈ (0, 1); ``reconstruct``
+    gives the autoencoder's image. Train it with ``fit``: the autoencoder first, without
+    labels, then only the softmax on the frozen code ("not fine-tuned", as in the paper).
+    """
+
+    def __init__(self, hidden: int = 400, num_classes: int = 10):
+        super().__init__()
+        hidden = check_positive_int("hidden", hidden)
+        num_classes = check_positive_int("num_classes", num_classes)
+        self.flatten = nn.Flatten()
+        self.encoder = nn.Linear(784, hidden)
+        self.decoder = nn.Linear(hidden, 784)
+        self.classifier = nn.Linear(hidden, num_classes)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.encoder(self.flatten(x)))
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decoder(self.encode(x))).view_as(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.encode(x))
+
+    def fit(self, x: torch.Tensor, y: torch.Tensor, *, ae_epochs: int = 5, epochs: int = 10, sparsity: float = 1.0,
+            target_activation: float = 0.05, seed: int = 0, progress: bool = True) -> dict:
+        """Pre-train the autoencoder on ``x`` (no labels), then the softmax on its frozen code.
+
+        The autoencoder loss is the pixels' binary cross-entropy plus ``sparsity`` × the KL
+        divergence between ``target_activation`` and each hidden unit's mean activation
+        (a sparse autoencoder); Adam, lr 2e-3, batches of 64. The softmax is then trained
+        with ``train`` (lr 1e-2, Szegedy's weight decay 1e-6) while the encoder stays fixed.
+
+        Returns:
+            ``{"reconstruction_loss": ..., "train_accuracy": ...}`` (last epochs).
+        """
+        check_images(x, "x")
+        y = check_labels(y, x.shape[0], "y")
+        ae_epochs = check_positive_int("ae_epochs", ae_epochs)
+        sparsity = check_in_range("sparsity", sparsity, 0.0, 1e3)
+        target = check_in_range("target_activation", target_activation, 1e-3, 1 - 1e-3)
+        device = next(self.parameters()).device
+        gen = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)
+        params = list(self.encoder.parameters()) + list(self.decoder.parameters())
+        opt = torch.optim.Adam(params, lr=2e-3)
+        self.train()
+        loss_sum = 0.0
+        for _ in _progress(range(ae_epochs), enabled=progress, desc="pre-training the autoencoder", unit="epoch"):
+            loss_sum = 0.0
+            order = torch.randperm(len(x), generator=gen)
+            for start in range(0, len(x), 64):
+                xb = x[order[start : start + 64]].to(device)
+                h = self.encode(xb)
+                rec = torch.sigmoid(self.decoder(h)).view_as(xb)
+                loss = F.binary_cross_entropy(rec, xb, reduction="sum") / len(xb)
+                rho = h.mean(0).clamp(1e-6, 1 - 1e-6)  # each unit's mean activation
+                kl = target * torch.log(target / rho) + (1 - target) * torch.log((1 - target) / (1 - rho))
+                loss = loss + sparsity * kl.sum()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                loss_sum += loss.item() * len(xb)
+        for p in params:  # the code stays as the autoencoder learnt it
+            p.requires_grad_(False)
+        try:
+            history = train(self, (x, y), epochs=epochs, lr=1e-2, weight_decay=1e-6, seed=seed, device=device,
+                            progress=progress, desc="training the softmax on the code")
+        finally:
+            for p in params:
+                p.requires_grad_(True)
+        self.eval()
+        return {"reconstruction_loss": loss_sum / len(x), "train_accuracy": history["accuracy"][-1]}
+
+
+def autoencoder_softmax(hidden: int = 400, num_classes: int = 10) -> AutoencoderSoftmax:
+    """Szegedy's AE400-10 (lesson 01): a sparse autoencoder's code read by a softmax.
+
+    Untrained; ``model.fit(x, y)`` pre-trains the autoencoder, then the softmax. Its recipe
+    has two stages, so it is cached with ``cached(name, autoencoder_softmax, fit)`` rather
+    than listed in ``PRETRAINED`` (whose recipes are one call of ``train``).
+    """
+    return AutoencoderSoftmax(hidden, num_classes)
 
 
 def lenet(num_classes: int = 10, width: int = 1) -> nn.Sequential:
@@ -327,11 +415,17 @@ class _Recipe:
     extra: dict = field(default_factory=dict)
 
 
-# Szegedy et al. Table 1 names: FC10(λ) is softmax regression with weight decay λ.
+# Szegedy et al. Table 1 names: FC10(λ) is softmax regression with weight decay λ. The paper
+# does not say how its penalty is normalised, so its λ cannot be copied into Adam's weight
+# decay; each decay below is the one that gives, on our 4,000 training digits, the paper's
+# *training* error for that model (6.7%, 10%, 21.2%): the same strength of regularisation.
 PRETRAINED: dict[str, _Recipe] = {
-    "softmax-wd1e-4": _Recipe(softmax_regression, "softmax regression, weight decay 1e-4 (Szegedy FC10(1e-4))", weight_decay=1e-4),
-    "softmax-wd1e-2": _Recipe(softmax_regression, "softmax regression, weight decay 1e-2 (Szegedy FC10(1e-2))", weight_decay=1e-2),
-    "softmax-wd1": _Recipe(softmax_regression, "softmax regression, weight decay 1 (Szegedy FC10(1))", weight_decay=1.0),
+    "softmax-wd1e-4": _Recipe(softmax_regression, "softmax regression, weight decay 0.06: Szegedy's FC10(1e-4), "
+                              "matched on its 6.7% training error", weight_decay=0.06),
+    "softmax-wd1e-2": _Recipe(softmax_regression, "softmax regression, weight decay 0.3: Szegedy's FC10(1e-2), "
+                              "matched on its 10% training error", weight_decay=0.3),
+    "softmax-wd1": _Recipe(softmax_regression, "softmax regression, weight decay 6: Szegedy's FC10(1), "
+                           "matched on its 21.2% training error", weight_decay=6.0),
     "fc100": _Recipe(lambda: mlp((100, 100)), "FC100-100-10 (Szegedy)"),
     "fc200": _Recipe(lambda: mlp((200, 200)), "FC200-200-10 (Szegedy)"),
     "cnn": _Recipe(lenet, "LeNet-style CNN (2 conv + 2 dense layers)"),
