@@ -397,7 +397,9 @@ def first_exercise_behaves(source, name: str, cwd: Path) -> None:
 
     for i in range(sol):
         if executed.cells[i].cell_type == "code":
-            assert status.get(i) == "ok", f"{name}: the student copy fails at cell {i}, before its first exercise: {error(i)}"
+            assert status.get(i) == "ok", (
+                f"{name}: the student copy fails at cell {i}, before its first exercise: {error(i)} "
+                "(the cell is the same in the instructor's notebook, so the lesson itself fails there)")
     for i in range(sol, check):
         if executed.cells[i].cell_type == "code" and status.get(i) != "ok":
             assert error(i) and error(i)[0] == "NotImplementedError", f"{name}, cell {i}: {error(i)}"
