@@ -458,13 +458,14 @@ def attack_with_knowledge(
     *,
     substitute: nn.Module | None = None,
     max_queries: int = 300,
+    pgd_steps: int = 20,
     generator: torch.Generator | None = None,
 ) -> SimBAResult:
     """Attack one model kind with one level of attacker's knowledge, at L∞ budget ε (lesson 06).
 
     - ``"white-box"``: the attacker has the model: ``classic.linear_attack`` (closed form) for
-      ``"linear"``, ``classic.tree_attack`` within ε for ``"tree"``, PGD-20 for ``"cnn"``;
-    - ``"substitute"``: PGD-20 on ``substitute`` (trained beforehand on label queries), then
+      ``"linear"``, ``classic.tree_attack`` within ε for ``"tree"``, PGD for ``"cnn"``;
+    - ``"substitute"``: PGD on ``substitute`` (trained beforehand on label queries), then
       one query per image to see whether it transferred;
     - ``"queries"``: ``simba`` through a score API, at most ``max_queries`` per image.
 
@@ -476,6 +477,7 @@ def attack_with_knowledge(
         eps: L∞ budget in [0, 1].
         substitute: the attacker's own model, needed for ``"substitute"``.
         max_queries: per-image query limit for ``"queries"``.
+        pgd_steps: PGD steps (step size ε/8) for the white-box CNN and the substitute.
         generator: seeds PGD's random start and SimBA's block order.
 
     Returns:
@@ -490,6 +492,7 @@ def attack_with_knowledge(
     check_images(x, "x")
     y = check_labels(y, x.shape[0], "y")
     eps = check_in_range("eps", eps, 0.0, 1.0)
+    pgd_steps = check_positive_int("pgd_steps", pgd_steps)
     n = x.shape[0]
     if knowledge == "queries":
         return simba(QueryModel(model, output="probs"), x, y, eps, max_queries=max_queries, generator=generator)
@@ -499,19 +502,19 @@ def attack_with_knowledge(
         elif kind == "tree":
             x_adv = classic.tree_attack(model, x, y, eps)
         else:
-            x_adv = attacks.pgd(model, x, y, eps, steps=20, alpha=eps / 8, generator=generator)
+            x_adv = attacks.pgd(model, x, y, eps, steps=pgd_steps, alpha=eps / 8, generator=generator)
         queries = torch.zeros(n, dtype=torch.int64)
     else:
         if not isinstance(substitute, nn.Module):
             raise TypeError("knowledge='substitute' needs the attacker's trained substitute model (substitute=...)")
-        x_adv = attacks.pgd(substitute, x, y, eps, steps=20, alpha=eps / 8, generator=generator)
+        x_adv = attacks.pgd(substitute, x, y, eps, steps=pgd_steps, alpha=eps / 8, generator=generator)
         queries = torch.ones(n, dtype=torch.int64)
     success = classic.predict_labels(model, x_adv).cpu() != y.cpu()
     return SimBAResult(x_adv, queries, success)
 
 
 def knowledge_panel(targets: dict, substitutes: dict, x: torch.Tensor, y: torch.Tensor, *, eps: float = 0.25,
-                    max_queries: int = 300, n_show: int = 6):
+                    max_queries: int = 300, pgd_steps: int = 20, n_show: int = 6):
     """Lesson 06's widget: model kind × attacker's knowledge → success rate and perturbation.
 
     Args:
@@ -520,6 +523,7 @@ def knowledge_panel(targets: dict, substitutes: dict, x: torch.Tensor, y: torch.
         x, y: a small batch (16 digits is ~1 s per update on a CPU) and its labels.
         eps: the starting L∞ budget.
         max_queries: per-image limit of the query attack.
+        pgd_steps: PGD steps of the white-box (CNN) and substitute attackers.
         n_show: adversarial digits drawn (the first ones the target got right).
 
     Returns:
@@ -541,7 +545,8 @@ def knowledge_panel(targets: dict, substitutes: dict, x: torch.Tensor, y: torch.
         budget = getattr(substitutes[kind], "cache_info", {}).get("budget", "?")
         right = classic.predict_labels(model, x).cpu() == y.cpu()
         res = attack_with_knowledge(kind, knowledge, model, x, y, eps, substitute=substitutes[kind],
-                                    max_queries=max_queries, generator=torch.Generator().manual_seed(0))
+                                    max_queries=max_queries, pgd_steps=pgd_steps,
+                                    generator=torch.Generator().manual_seed(0))
         pred = classic.predict_labels(model, res.x_adv).cpu()
         delta = (res.x_adv - x).flatten(1).cpu()
         rate = float(res.success[right].float().mean()) if right.any() else float("nan")

@@ -252,11 +252,13 @@ def test_tree_leaves_cover_the_training_digits(tree, mnist):
 
 def test_train_substitute_spends_exactly_the_budget(tiny_cnn, mnist):
     oracle = blackbox.QueryModel(tiny_cnn, output="label", budget=150)
-    sub = blackbox.train_substitute(oracle, mnist.x_train[:500], 120, steps=20, progress=False, device="cpu")
+    sub = blackbox.train_substitute(oracle, mnist.x_train[:500], 120, build=models.softmax_regression, steps=4,
+                                    progress=False, device="cpu")
     assert oracle.queries == 120 and sub.cache_info["queries_spent"] == 120
     assert not sub.training and isinstance(sub, nn.Module)
     with pytest.raises(blackbox.QueryBudgetExceeded):
-        blackbox.train_substitute(oracle, mnist.x_train[:500], 100, steps=5, progress=False, device="cpu")
+        blackbox.train_substitute(oracle, mnist.x_train[:500], 100, build=models.softmax_regression, steps=4,
+                                  progress=False, device="cpu")
     assert oracle.queries == 120
     with pytest.raises(ValueError, match="at most the pool size"):
         blackbox.train_substitute(blackbox.QueryModel(tiny_cnn), mnist.x_train[:10], 20, progress=False)
@@ -278,7 +280,7 @@ def test_substitute_learns_the_target_labels_not_the_true_ones(mnist):
     lookup = {x.numpy().tobytes(): int(y) for x, y in zip(mnist.x_train[:400], mnist.y_train[:400])}
     target = Shifted(lambda x: torch.tensor([(lookup[row.numpy().tobytes()] + 1) % 10 for row in x]))
     sub = blackbox.train_substitute(blackbox.QueryModel(target), mnist.x_train[:400], 400,
-                                    build=models.softmax_regression, steps=150, progress=False, device="cpu")
+                                    build=models.softmax_regression, steps=40, lr=1e-2, progress=False, device="cpu")
     pred = models.predict(sub, mnist.x_train[:400]).argmax(1)
     assert float((pred == (mnist.y_train[:400] + 1) % 10).float().mean()) > 0.8
 
@@ -307,9 +309,9 @@ def test_block_directions_tile_each_scale_once():
 def test_simba_fools_the_cnn_within_eps_and_counts_its_queries(cnn, digits):
     x, y = digits[0][:8], digits[1][:8]
     api = blackbox.QueryModel(cnn, output="probs")
-    res = blackbox.simba(api, x, y, 0.25, max_queries=200, generator=torch.Generator().manual_seed(0))
+    res = blackbox.simba(api, x, y, 0.25, max_queries=100, generator=torch.Generator().manual_seed(0))
     assert int(res.queries.sum()) == api.queries  # every query is accounted to one image
-    assert int(res.queries.max()) <= 200 and int(res.queries.min()) >= 1
+    assert int(res.queries.max()) <= 100 and int(res.queries.min()) >= 1
     assert float((res.x_adv - x).abs().max()) <= 0.25 + 1e-6
     assert 0 <= float(res.x_adv.min()) and float(res.x_adv.max()) <= 1
     pred = models.predict(cnn, res.x_adv).argmax(1)
@@ -319,7 +321,7 @@ def test_simba_fools_the_cnn_within_eps_and_counts_its_queries(cnn, digits):
 
 def test_simba_lowers_the_true_score_and_never_raises_it(tiny_cnn, digits):
     x, y = digits[0][:6], digits[1][:6]
-    res = blackbox.simba(blackbox.QueryModel(tiny_cnn, output="probs"), x, y, 0.1, max_queries=60,
+    res = blackbox.simba(blackbox.QueryModel(tiny_cnn, output="probs"), x, y, 0.1, max_queries=30,
                          generator=torch.Generator().manual_seed(1))
     p0 = models.predict(tiny_cnn, x).gather(1, y[:, None])
     p1 = models.predict(tiny_cnn, res.x_adv).gather(1, y[:, None])
@@ -346,11 +348,12 @@ def test_simba_needs_scores_and_a_query_model(cnn, digits):
 
 
 def test_knowledge_panel_renders_every_combination(tree, digits):
-    x, y = digits[0][:8], digits[1][:8]
+    x, y = digits[0][:6], digits[1][:6]
     torch.manual_seed(0)
-    targets = {"linear": models.softmax_regression().eval(), "tree": tree, "cnn": models.lenet().eval()}
-    subs = {k: blackbox.substitute_net().eval() for k in blackbox.KINDS}
-    panel = blackbox.knowledge_panel(targets, subs, x, y, eps=0.2, max_queries=20)
+    # cheap stand-ins: the panel's logic, not the models, is under test here
+    targets = {"linear": models.softmax_regression().eval(), "tree": tree, "cnn": models.mlp((16,)).eval()}
+    subs = {k: models.softmax_regression().eval() for k in blackbox.KINDS}
+    panel = blackbox.knowledge_panel(targets, subs, x, y, eps=0.2, max_queries=8, pgd_steps=2, n_show=3)
     assert panel.error is None and "%" in panel.readout.value
     seen = set()
     for kind in blackbox.KINDS:
