@@ -62,7 +62,7 @@ from traitlets import default
 from . import assign
 
 __all__ = ["CheckResult", "NotebookResult", "prepare", "execute", "grade_notebook", "grade_folder",
-           "write_csv", "summary", "main"]
+           "table", "write_csv", "summary", "main"]
 
 CURRENT_ENV = ":current-env"  # kernel name meaning "this Python", where `lessons` is installed
 
@@ -302,8 +302,11 @@ def grade_notebook(submission: str | os.PathLike, source: str | os.PathLike, *, 
 
 
 def _grade_unit(unit: tuple) -> NotebookResult:
-    student, submission, source, timeout, kernel = unit
-    return grade_notebook(submission, source, student=student, timeout=timeout, kernel=kernel)
+    student, submission, source, timeout, kernel, keep = unit
+    result = grade_notebook(submission, source, student=student, timeout=timeout, kernel=kernel)
+    if not keep:  # executed notebooks hold figures: megabytes each, times every student
+        result.executed = None
+    return result
 
 
 # --------------------------------------------------------------------------- folders
@@ -334,7 +337,8 @@ def _find_submissions(root: Path) -> tuple[dict[str, dict[str, Path]], list[str]
 
 def grade_folder(submissions: str | os.PathLike, source: str | os.PathLike = "notebooks", *,
                  timeout: int = 300, kernel: str = CURRENT_ENV, jobs: int = 1,
-                 progress: bool = True) -> tuple[list[NotebookResult], dict[str, list], list[str]]:
+                 progress: bool = True, keep_executed: bool = False,
+                 ) -> tuple[list[NotebookResult], dict[str, list], list[str]]:
     """Grade every ``SUBMISSIONS/<student>/<notebook>.ipynb`` against ``source/<notebook>.ipynb``.
 
     Args:
@@ -344,6 +348,7 @@ def grade_folder(submissions: str | os.PathLike, source: str | os.PathLike = "no
         kernel: kernelspec name, or ``CURRENT_ENV``.
         jobs: notebooks graded at once (each in its own process and kernel).
         progress: show a progress bar.
+        keep_executed: keep each executed notebook in its result (for feedback).
 
     Returns:
         ``(results, columns, notes)``: one result per student and notebook (a notebook a student
@@ -368,7 +373,7 @@ def grade_folder(submissions: str | os.PathLike, source: str | os.PathLike = "no
     if not lessons:
         raise ValueError(f"none of the submitted notebooks has a source of the same name in {source}")
     columns = {n: _grade_cells(nbformat.read(source / n, as_version=4)) for n in lessons}
-    units = [(s, books[n], source / n, timeout, kernel)
+    units = [(s, books[n], source / n, timeout, kernel, keep_executed)
              for s, books in found.items() for n in lessons if n in books]
     from tqdm.auto import tqdm
 
@@ -509,18 +514,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if out.exists() and not args.force:  # fail before an hour of grading, not after
         print(f"lessons.grade: error: {out} already exists; pass --force to replace it", file=sys.stderr)
         return 2
+    feedback = Path(args.feedback) if args.feedback else None
+    if feedback and feedback.is_dir() and any(feedback.rglob("*.ipynb")) and not args.force:
+        print(f"lessons.grade: error: {feedback} already holds feedback notebooks; pass --force to replace them",
+              file=sys.stderr)
+        return 2
     if args.timeout < 1 or args.jobs < 1:
         print("lessons.grade: error: --timeout and --jobs must be at least 1", file=sys.stderr)
         return 2
     try:
         results, columns, notes = grade_folder(args.submissions, args.source, timeout=args.timeout,
                                                kernel=args.kernel, jobs=args.jobs,
-                                               progress=not args.no_progress)
+                                               progress=not args.no_progress,
+                                               keep_executed=bool(args.feedback))
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
         write_csv(table(results, columns), out, force=args.force)
-        if args.feedback:
-            _write_feedback(results, Path(args.feedback), args.force)
+        if feedback:
+            _write_feedback(results, feedback, args.force)
     except (ValueError, FileExistsError) as err:
         print(f"lessons.grade: error: {err}", file=sys.stderr)
         return 2
