@@ -562,7 +562,8 @@ def knowledge_panel(targets: dict, substitutes: dict, x: torch.Tensor, y: torch.
                 ax.set_title(title, fontsize=10, color="#b00" if row and res.success[i] else "black")
         axes[0, 0].set_ylabel("original"), axes[1, 0].set_ylabel("attacked")
         cost = {"white-box": "no queries (has the model)",
-                "substitute": f"1 query per image + the substitute's {budget} training labels",
+                "substitute": f"1 query per image + the substitute's {budget:,} training labels"
+                              if isinstance(budget, int) else "1 query per image + the substitute's training labels",
                 "queries": f"median {float(res.queries[right].float().median()):.0f} queries per image"}[knowledge]
         text = (f"{names[kind]}, {knowledge} attacker, ε = {eps:.2f}: <b>{100 * rate:.0f}%</b> of the "
                 f"{int(right.sum())} digits it got right are now wrong · median |Δ|∞ = "
