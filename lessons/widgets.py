@@ -151,7 +151,9 @@ class Panel:
         self.seconds = 0.0
         self.renders = 0
         self._exception: Exception | None = None
-        self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        # flex-start: a VBox stretches its children, which would blow a small figure up to the
+        # full width (blurry); keep its own size, shrunk only when the page is narrower.
+        self.image = W.Image(format="png", layout=W.Layout(max_width="100%", align_self="flex-start"))
         self.image.add_class("lessons-image")
         self.readout = W.HTML()
         self.readout.add_class("lessons-readout")
@@ -160,7 +162,7 @@ class Panel:
         self.button = button(run_button) if run_button else None
         header = W.HTML(f"<b style='font-size:1.1em'>{html.escape(title)}</b>")
         rows = list(self.controls.values()) + ([self.button] if self.button else [])
-        controls_box = W.Box(rows, layout=W.Layout(display="flex", flex_flow="row wrap", gap="0.2em 1.5em"))
+        controls_box = W.Box(rows, layout=W.Layout(display="flex", flex_flow="row wrap", grid_gap="0.2em 1.5em"))
         controls_box.add_class("lessons-controls")
         self.widget = W.VBox([header, controls_box, self.status, self.image, self.readout],
                              layout=W.Layout(border="1px solid #ddd", padding="0.6em", width="100%"))

@@ -40,6 +40,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+VOILA_TEMPLATE = "blind-spots"  # share/jupyter/voila/templates/blind-spots
 VIEWPORT = {"width": 1280, "height": 900}
 SERVER_START_TIMEOUT = 180  # s; a cold JupyterLab on a busy 2-core machine can take a minute
 INSTALL_HINT = (
@@ -172,11 +173,15 @@ def copy_notebooks(dest: Path) -> Path:
 
 
 def start_server(name: str, argv: list[str], *, root: Path, home: Path, port: int, token: str,
-                 ready_path: str) -> Server:
-    """Start a Jupyter-family server and wait until ``ready_path`` answers 200."""
+                 ready_path: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> Server:
+    """Start a Jupyter-family server and wait until ``ready_path`` answers 200.
+
+    It runs in ``cwd`` (default: ``root``) with the isolated environment plus ``env``.
+    """
     log = home / f"{name}.log"
     fh = open(log, "wb")
-    proc = subprocess.Popen(argv, cwd=root, env=_isolated_env(home), stdout=fh, stderr=subprocess.STDOUT,
+    full_env = {**_isolated_env(home), **(env or {})}
+    proc = subprocess.Popen(argv, cwd=cwd or root, env=full_env, stdout=fh, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     fh.close()
     server = Server(name, proc, f"http://127.0.0.1:{port}", token, root, log)
@@ -380,3 +385,21 @@ def wait_for_change(panel, before: dict, timeout: float) -> dict:
         if (changed and not now["busy"]) or now["error"] or time.monotonic() > deadline:
             return now
         time.sleep(0.3)
+
+
+def icon_problems(page) -> list[str]:
+    """Font Awesome icons (``<i class="fa ...">``) whose glyph has no font: offline CSS breakage."""
+    return page.evaluate("""async () => {
+      await document.fonts.ready;
+      const bad = [];
+      for (const i of document.querySelectorAll('i.fa, .fa')) {
+        const before = getComputedStyle(i, '::before');
+        const family = before.fontFamily || '';
+        if (!before.content || before.content === 'none' || !/Font Awesome/i.test(family)) {
+          bad.push(`${i.className}: no icon glyph (content ${before.content}, font ${family})`);
+        } else if (!document.fonts.check(`${before.fontWeight} 16px ${family.split(',')[0]}`)) {
+          bad.push(`${i.className}: font ${family} not loaded`);
+        }
+      }
+      return bad;
+    }""")

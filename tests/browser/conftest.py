@@ -64,6 +64,33 @@ def lab(tmp_path_factory) -> B.Server:
 
 
 @pytest.fixture(scope="session")
+def voila(tmp_path_factory) -> B.Server:
+    """Voilà as ``make demo`` runs it, over a temporary copy of the notebooks.
+
+    Run from the repository root (so ``voila.json`` applies) with the course's template
+    ``blind-spots`` found through ``JUPYTER_PATH=<repo>/share/jupyter``. Voilà has no
+    ``--allow-root`` (it is not a Jupyter server app and does not refuse root).
+    """
+    B.require_browser()
+    home = tmp_path_factory.mktemp("voila")
+    root = B.copy_notebooks(home / "notebooks")
+    port, token = B.free_port(), secrets.token_hex(16)
+    argv = [
+        sys.executable, "-m", "voila", str(root),
+        "--no-browser",
+        f"--template={B.VOILA_TEMPLATE}",
+        "--Voila.ip=127.0.0.1",
+        f"--port={port}",
+        "--Voila.port_retries=0",
+        f"--Voila.token={token}",
+    ]
+    server = B.start_server("voila", argv, root=root, home=home, port=port, token=token, ready_path="/",
+                            cwd=B.REPO, env={"JUPYTER_PATH": str(B.REPO / "share" / "jupyter")})
+    yield server
+    B.stop_server(server)
+
+
+@pytest.fixture(scope="session")
 def browser_context(tmp_path_factory):
     """Debian's Chromium with a fresh profile, driven by Playwright."""
     B.require_browser()
