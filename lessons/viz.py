@@ -157,3 +157,22 @@ def figure_png(fig: Figure, *, dpi: int = 90) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
+
+
+def _register_ipython_png() -> None:
+    # viz builds figures without pyplot (no global figure manager, nothing leaks between
+    # cells), so IPython has no formatter for them unless `%matplotlib inline` ran: give it one.
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    png = shell.display_formatter.formatters["image/png"]
+    if Figure in png.type_printers:  # `%matplotlib inline` got there first
+        return
+    png.for_type(Figure, lambda fig: figure_png(fig, dpi=fig.dpi))
+
+
+_register_ipython_png()
