@@ -234,6 +234,11 @@ def test_catastrophic_overfitting_finds_the_collapse():
     assert training.catastrophic_overfitting({"val_pgd": [nan, 0.4, 0.6, 0.45]}) is None  # within 0.2 of the best
     assert training.catastrophic_overfitting({"val_pgd": [nan, 0.4, 0.6, 0.45]}, drop=0.1) == 3
     assert training.catastrophic_overfitting({"val_pgd": [0.0, 0.0]}) is None  # never robust is not a collapse
+    # the gap: robust to the one step it trains on (FGSM), not to PGD
+    gap = {"val_pgd": [nan, 0.30, 0.05, 0.02], "val_fgsm": [nan, 0.60, 0.70, 0.90]}
+    assert training.catastrophic_overfitting(gap) == 2
+    assert training.catastrophic_overfitting(gap, drop=0.2, gap=0.9) == 2  # still the collapse (0.30 → 0.05)
+    assert training.catastrophic_overfitting({"val_pgd": [0.8, 0.82], "val_fgsm": [0.9, 0.95]}) is None
     with pytest.raises(ValueError, match="val_pgd"):
         training.catastrophic_overfitting({"loss": [1.0]})
 
@@ -291,6 +296,19 @@ def test_pool_training_runs_and_leaves_the_data(mnist):
     assert h["best_epoch"] == 2 and h["catastrophic_epoch"] is None  # no validation: the last epoch
 
 
+def test_select_picks_the_epoch_by_the_chosen_number(mnist):
+    x, y = mnist.x_train[:64], mnist.y_train[:64]
+    val = (mnist.x_train[-48:], mnist.y_train[-48:])
+    model = models.lenet()
+    h = training.adversarial_train(model, (x, y), method="fgsm", eps=0.3, epochs=3, batch_size=32, val=val,
+                                   val_steps=2, select="fgsm", progress=False)
+    assert h["val_fgsm"][h["best_epoch"]] == max(h["val_fgsm"])
+    model = models.lenet()
+    h = training.adversarial_train(model, (x, y), method="standard", epochs=2, batch_size=32, val=val, progress=False)
+    assert not math.isnan(h["val_clean"][0]) and math.isnan(h["val_pgd"][0])  # standard: clean accuracy only
+    assert h["val_clean"][h["best_epoch"]] == max(h["val_clean"]) and h["catastrophic_epoch"] is None
+
+
 def test_adversarial_train_rejects_bad_arguments(mnist):
     x, y = mnist.x_train[:8], mnist.y_train[:8]
     model = models.lenet()
@@ -302,6 +320,8 @@ def test_adversarial_train_rejects_bad_arguments(mnist):
         training.adversarial_train(model, (x, y), epochs=0)
     with pytest.raises(ValueError, match="anneal"):
         training.adversarial_train(model, (x, y), anneal=1.5)
+    with pytest.raises(ValueError, match="select must be one of"):
+        training.adversarial_train(model, (x, y), select="loss")
     with pytest.raises(TypeError, match="model"):
         training.adversarial_train("net", (x, y))
     with pytest.raises(ValueError, match="shape"):

@@ -1,0 +1,102 @@
+"""Lesson 05: training cost and final clean / robust accuracy of every adversarial-training recipe.
+
+Run: ``python benchmarks/training.py`` (all recipes, 2 threads, retrained from scratch — the
+cache is neither read nor written). Options: ``--threads N``, ``--methods pgd fgsm``,
+``--cached`` (evaluate the cached models instead of retraining), ``--restart-n`` /
+``--restarts`` (the PGD-with-restarts column), ``--no-progress``.
+
+What it prints, per recipe: training wall time and process CPU time (all threads), the
+chosen epoch, and on the 1,000 held-out test digits: clean accuracy, FGSM (ε = 0.3) and
+PGD-40 (ε = 0.3, step 0.01, random start — Madry et al.'s evaluation); then PGD-40 with
+restarts on the first ``--restart-n`` test digits. Then the lesson's hard requirements
+(PGD model: ≥ 80% under PGD-40, ≥ 90% clean, ≤ 3 minutes of training) and the total.
+
+Timings depend on what else the machine is doing. A reference workload (PGD-40 on 1,000
+digits against the lesson-00 CNN) is timed first, in the same conditions, so the figures can
+be rescaled: on an idle 2-core machine it takes about 4–9 s (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import torch
+
+from lessons import attacks, data, models, training
+
+
+def _reference(threads: int) -> tuple[float, float]:
+    cnn = models.pretrained("cnn", device="cpu", progress=False)
+    m = data.load_mnist()
+    attacks.pgd(cnn, m.x_test[:50], m.y_test[:50], 0.3, steps=2)  # warm-up
+    wall, cpu = time.perf_counter(), time.process_time()
+    attacks.pgd(cnn, m.x_test, m.y_test, 0.3, steps=40, alpha=0.01, generator=torch.Generator().manual_seed(0))
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--methods", nargs="+", default=list(training.RECIPES), choices=list(training.RECIPES))
+    parser.add_argument("--cached", action="store_true", help="evaluate the cached models instead of retraining")
+    parser.add_argument("--restart-n", type=int, default=200, help="test digits for the PGD-with-restarts column")
+    parser.add_argument("--restarts", type=int, default=5)
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    mnist = data.load_mnist()
+    test = (mnist.x_test, mnist.y_test)
+    sub = (mnist.x_test[: args.restart_n], mnist.y_test[: args.restart_n])
+    columns = {"FGSM": training.fgsm_attack(0.3), "PGD-40": training.pgd_attack(0.3, steps=40, alpha=0.01)}
+    restarts = {"restarts": training.pgd_attack(0.3, steps=40, alpha=0.01, restarts=args.restarts)}
+
+    ref_wall, ref_cpu = _reference(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} thread(s); reference PGD-40 on 1,000 digits: "
+          f"{ref_wall:.1f} s wall, {ref_cpu:.1f} s CPU (idle 2-core machine: about 4-9 s)", flush=True)
+    header = (f"{'method':<10} {'train wall':>10} {'train CPU':>9} {'epoch':>6}  {'clean':>6} {'FGSM':>6} {'PGD-40':>6}  "
+              f"{f'PGD-40×{args.restarts} (n={args.restart_n})':>20}  {'eval s':>6}")
+    rows, results = [], {}
+    total_wall = total_cpu = 0.0
+    for name in args.methods:
+        if args.cached:
+            model = training.robust_model(name, device="cpu", progress=not args.no_progress)
+            info = model.cache_info
+        else:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)  # the same initial weights as models.cached uses
+                model = models.lenet(width=training.RECIPES[name].get("width", 1))
+            info = training.fit_recipe(name, model, progress=not args.no_progress)
+        total_wall += info["train_seconds"]
+        total_cpu += info["cpu_seconds"]
+        start = time.perf_counter()
+        row = training.evaluate(model, test, columns, generator=torch.Generator().manual_seed(0))
+        row["restarts"] = training.evaluate(model, sub, restarts, generator=torch.Generator().manual_seed(0))["restarts"]
+        eval_s = time.perf_counter() - start
+        results[name] = (row, info)
+        rows.append(f"{name:<10} {info['train_seconds']:>9.1f}s {info['cpu_seconds']:>8.1f}s {info['best_epoch'] + 1:>3}/{info['epochs']:<2}  "
+                    f"{row['clean']:>6.1%} {row['FGSM']:>6.1%} {row['PGD-40']:>6.1%}  {row['restarts']:>20.1%}  {eval_s:>6.1f}")
+        if info.get("catastrophic_epoch") is not None:
+            rows[-1] += f"  (catastrophic overfitting in epoch {info['catastrophic_epoch'] + 1})"
+        print(rows[-1], flush=True)
+    print()
+    print(header)
+    print("\n".join(rows))
+    print(f"{'total':<10} {total_wall:>9.1f}s {total_cpu:>8.1f}s   (training of the recipes above"
+          f"{', as recorded in the cache' if args.cached else ''})")
+    scale = 9.0 / ref_wall  # the slow end of an idle 2-core machine, relative to now
+    if not args.cached:  # cached timings come from another run, in other conditions
+        print(f"rescaled to an idle 2-core machine (reference = 9 s): training total ≈ {total_wall * scale:.0f} s wall")
+    if "pgd" in results:
+        row, info = results["pgd"]
+        ok = row["PGD-40"] >= 0.80 and row["clean"] >= 0.90
+        print(f"\nhard requirement, PGD model on 1,000 test digits: PGD-40 {row['PGD-40']:.1%} (≥ 80%), clean "
+              f"{row['clean']:.1%} (≥ 90%): {'met' if ok else 'NOT met'}; training {info['train_seconds']:.0f} s wall, "
+              f"{info['cpu_seconds']:.0f} s CPU" + ("" if args.cached else f" here, ≈ {info['train_seconds'] * scale:.0f} s on an "
+                                                        "idle 2-core machine (≤ 180 s)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
