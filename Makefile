@@ -25,9 +25,12 @@ $(STAMP): pyproject.toml constraints.txt
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG)
 
+# Two pytest workers, one torch thread each: on a 2-core machine this beats one process with
+# two threads (small models parallelise poorly), and notebooks stay together per file.
+TEST_JOBS ?= 2
 test: $(STAMP)
 	$(BIN)/python -m lessons.warm
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests --ignore=tests/browser $(PYTEST_ARGS)
