@@ -395,6 +395,8 @@ def lbfgs(
     the smallest ‖r‖ is kept. The loss is the cross-entropy of the target (``targeted``,
     Szegedy's choice) or the log-odds of the true class, log p(y)/(1 − p(y)) (untargeted).
 
+    Introduced in lesson 01 (Szegedy et al.'s Table 1).
+
     Paper: Szegedy, Zaremba, Sutskever, Bruna, Erhan, Goodfellow & Fergus, *Intriguing
     properties of neural networks*, ICLR 2014 (arXiv 1312.6199), §4.1. Distance: L2. The
     paper writes ``c·|r|``; we use ``‖r‖²`` (as Carlini & Wagner do), smooth at ``r = 0``
@@ -439,7 +441,8 @@ def lbfgs(
             return best.to(x.device)
         xa, ya = x0[todo].flatten(1), y[todo]  # (M, D), (M,)
         best_l2 = torch.full((len(todo),), math.inf, device=device)
-        c_now = torch.full((len(todo),), c, dtype=torch.float64, device=device)
+        # float32, not float64: Apple's MPS backend has no float64 (c stays within 1e±10 anyway).
+        c_now = torch.full((len(todo),), c, dtype=torch.float32, device=device)
         c_ok = torch.full_like(c_now, math.nan)    # largest c that succeeded so far
         c_fail = torch.full_like(c_now, math.nan)  # smallest c that failed so far
 
@@ -502,6 +505,8 @@ def cw_l2(
     ``max(Z_y − max_{j≠y} Z_j, −κ)``), their objective f6. A binary search over ``c``
     per image (×10 until a success, then bisection) keeps the smallest successful change
     seen at any step.
+
+    Introduced in lesson 01 (the panel, and a cross-check of L-BFGS).
 
     Paper: Carlini & Wagner, *Towards Evaluating the Robustness of Neural Networks*,
     IEEE S&P 2017 (arXiv 1608.04644). Distance: L2. Their defaults (10,000 Adam steps at
