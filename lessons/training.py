@@ -149,6 +149,7 @@ def adversarial_examples(
     eps: float,
     *,
     steps: int = 7,
+    fast_step: float = 1.25,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """The adversarial images one training step of ``method`` adds (lesson 05).
@@ -156,13 +157,14 @@ def adversarial_examples(
     Args:
         method: one of ``METHODS``. ``"standard"`` returns a copy of ``x``; ``"fgsm"``: FGSM;
             ``"pgd"`` and ``"pool"``: PGD with ``steps`` steps of 2.5·ε/steps from a random
-            start (Madry et al.); ``"fast_fgsm"``: one step of 1.25·ε from a uniform random
-            start (Wong et al.), i.e. ``attacks.pgd(..., steps=1, alpha=1.25 * eps)``.
+            start (Madry et al.); ``"fast_fgsm"``: one step of ``fast_step``·ε from a uniform
+            random start (Wong et al. use 1.25), i.e. ``attacks.pgd(..., steps=1, alpha=1.25 * eps)``.
         model: the classifier being trained; its mode and parameters are left as they were.
         x: images (N, C, H, W) in [0, 1].
         y: labels (N,) int64.
         eps: L∞ budget in [0, 1].
         steps: PGD steps for ``"pgd"`` and ``"pool"``.
+        fast_step: the step of ``"fast_fgsm"`` as a multiple of ε, in (0, 2].
         generator: CPU ``torch.Generator`` for the random starts.
 
     Returns:
@@ -170,13 +172,14 @@ def adversarial_examples(
     """
     check_choice("method", method, METHODS)
     steps = check_positive_int("steps", steps)
+    fast_step = check_in_range("fast_step", fast_step, 1e-6, 2.0)
     if method == "standard":
         return x.detach().clone()
     if method == "fgsm":
         return attacks.fgsm(model, x, y, eps)
     if method == "fast_fgsm":
         # Wong et al.: the random start is what keeps one step from overfitting at once.
-        return attacks.pgd(model, x, y, eps, steps=1, alpha=1.25 * eps, generator=generator)
+        return attacks.pgd(model, x, y, eps, steps=1, alpha=fast_step * eps, generator=generator)
     return attacks.pgd(model, x, y, eps, steps=steps, alpha=2.5 * eps / steps, generator=generator)
 
 
@@ -190,6 +193,7 @@ def training_step(
     eps: float,
     steps: int = 7,
     clean_weight: float = 0.5,
+    fast_step: float = 1.25,
     pool: tuple[torch.Tensor, torch.Tensor] | None = None,
     generator: torch.Generator | None = None,
 ) -> dict[str, float]:
@@ -209,6 +213,7 @@ def training_step(
         eps: L∞ budget in [0, 1] (ignored by ``"standard"`` and ``"pool"``).
         steps: PGD steps for ``"pgd"``.
         clean_weight: α of the ``"fgsm"`` loss, in [0, 1].
+        fast_step: the ``"fast_fgsm"`` step as a multiple of ε (Wong et al.: 1.25).
         pool: ``(x_pool, y_pool)`` adversarial examples for ``"pool"`` (required there).
         generator: CPU ``torch.Generator`` for the attacks' random starts.
 
@@ -234,7 +239,7 @@ def training_step(
 
     x_adv = None
     if method in ("fgsm", "pgd", "fast_fgsm"):
-        x_adv = adversarial_examples(method, model, x, y, eps, steps=steps, generator=generator)
+        x_adv = adversarial_examples(method, model, x, y, eps, steps=steps, fast_step=fast_step, generator=generator)
     model.train()
     if method == "standard":
         clean = F.cross_entropy(model(x), y)
@@ -483,6 +488,7 @@ def adversarial_train(
     ramp_epochs: float = 0.0,
     steps: int = 7,
     clean_weight: float = 0.5,
+    fast_step: float = 1.25,
     batch_size: int = 100,
     lr: float = 1e-3,
     anneal: float = 0.0,
@@ -517,6 +523,7 @@ def adversarial_train(
         ramp_epochs: epochs over which ε grows from 0 (``ramp``).
         steps: PGD steps per training example for ``"pgd"`` (and for the pool's examples).
         clean_weight: α of Goodfellow's ``"fgsm"`` loss.
+        fast_step: the ``"fast_fgsm"`` step as a multiple of ε (Wong et al.: 1.25).
         batch_size: clean examples per step.
         lr: Adam's learning rate.
         anneal: share of the steps, at the end, over which the rate decays to 0, in [0, 1].
@@ -547,6 +554,7 @@ def adversarial_train(
     ramp_epochs = check_in_range("ramp_epochs", ramp_epochs, 0.0, epochs)
     steps = check_positive_int("steps", steps)
     clean_weight = check_in_range("clean_weight", clean_weight, 0.0, 1.0)
+    fast_step = check_in_range("fast_step", fast_step, 1e-6, 2.0)
     batch_size = check_positive_int("batch_size", batch_size)
     lr = check_in_range("lr", lr, 1e-8, 10.0)
     anneal = check_in_range("anneal", anneal, 0.0, 1.0)
@@ -608,7 +616,7 @@ def adversarial_train(
                 else:  # the first epoch: no pool yet, train on clean digits
                     step_method = "standard"
             losses = training_step(model, opt, x[idx], y[idx], method=step_method, eps=e, steps=steps,
-                                   clean_weight=clean_weight, pool=pool_batch, generator=gen)
+                                   clean_weight=clean_weight, fast_step=fast_step, pool=pool_batch, generator=gen)
             step += 1
             for k in sums:
                 sums[k] += losses[k] * len(idx)
@@ -668,13 +676,13 @@ N_VAL = 500  # training digits held out to pick the epoch (the 1,000 test digits
 # cache takes a few minutes on a 2-core CPU: PGD gets the most (it is the point of the
 # lesson); the others get what is enough to show what their method does.
 RECIPES: dict[str, dict] = {
-    "standard": dict(method="standard", epochs=10, ramp_epochs=0, anneal=0.0,
+    "standard": dict(method="standard", epochs=10, ramp_epochs=0, batch_size=50, anneal=0.0,
                      description="standard training on clean digits"),
     "fgsm": dict(method="fgsm", epochs=8, ramp_epochs=0, batch_size=50, anneal=0.0, select="fgsm",
                  description="Goodfellow et al.: ½·CE(x) + ½·CE(FGSM(x)), ε = 0.3 from the start, "
                              "epoch picked on held-out FGSM accuracy"),
-    "pgd": dict(method="pgd", epochs=20, ramp_epochs=5, steps=5, batch_size=50, anneal=0.3,
-                description="Madry et al.: CE(PGD-5(x)), ε ramped 0 → 0.3 over 5 epochs"),
+    "pgd": dict(method="pgd", epochs=16, ramp_epochs=4, steps=5, batch_size=32, anneal=0.3,
+                description="Madry et al.: CE(PGD-5(x)), ε ramped 0 → 0.3 over 4 epochs"),
     "fast_fgsm": dict(method="fast_fgsm", epochs=10, ramp_epochs=3, anneal=0.3,
                       description="Wong et al.: CE(FGSM from a random start, step 1.25·ε), ε ramped over 3 epochs"),
     "pool": dict(method="pool", epochs=10, ramp_epochs=3, steps=5, pool_size=1000, pool_refresh=0.5, anneal=0.3,

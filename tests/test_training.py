@@ -111,6 +111,15 @@ def test_fast_fgsm_is_one_random_start_step_of_1_25_eps(tiny_cnn, batch):
     assert not torch.equal(fast, other)
 
 
+def test_fast_fgsm_step_size_is_a_multiple_of_eps(tiny_cnn, batch):
+    x, y = batch
+    fast = training.adversarial_examples("fast_fgsm", tiny_cnn, x, y, 0.2, fast_step=0.5, generator=torch.Generator().manual_seed(1))
+    ref = attacks.pgd(tiny_cnn, x, y, 0.2, steps=1, alpha=0.1, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(fast, ref)
+    with pytest.raises(ValueError, match="fast_step must be in"):
+        training.adversarial_examples("fast_fgsm", tiny_cnn, x, y, 0.2, fast_step=3)
+
+
 def test_standard_examples_are_a_copy(tiny_cnn, batch):
     x, y = batch
     out = training.adversarial_examples("standard", tiny_cnn, x, y, 0.3)
