@@ -498,7 +498,7 @@ def transfer_matrix(
 
 
 def format_matrix(m: TransferMatrix, *, title: str | None = None, digits: int = 1) -> str:
-    """A fixed-width text table of a ``TransferMatrix``: errors in %, av. distortion, clean error."""
+    """A fixed-width text table of a ``TransferMatrix``: errors in %, av. distortion, clean error (lesson 02)."""
     if not isinstance(m, TransferMatrix):
         raise TypeError(f"m must be a TransferMatrix, got {type(m).__name__}")
     digits = check_positive_int("digits", digits, allow_zero=True)
@@ -517,7 +517,7 @@ def format_matrix(m: TransferMatrix, *, title: str | None = None, digits: int = 
 
 
 def format_comparison(rows: Sequence[tuple[str, float, float | str, str]], *, digits: int = 1) -> str:
-    """Ours beside the paper's: rows of ``(result, ours, paper, setting)``; numbers in [0, 1] print as %.
+    """Ours beside the paper's (lesson 02): rows of ``(result, ours, paper, setting)``; numbers in [0, 1] print as %.
 
     ``paper`` may be a string for ranges ("0–5%").
     """
