@@ -55,14 +55,52 @@ __all__ = [
     "maximize",
     "strips_figure",
     "Quiz",
+    "replicate_cnn",
+    "REPLICATE_SEEDS",
     "CACHED_MODELS",
 ]
 
 REDUCTIONS = ("mean", "max")
 
-# Lesson 04 uses models.pretrained("cnn") (warmed by lessons.warm already) and the offline
-# ImageNet classifier, which needs no training: nothing of its own to cache.
-CACHED_MODELS: dict = {}
+REPLICATE_SEEDS = (1, 2)
+
+
+def replicate_cnn(seed: int, *, device: torch.device | str | None = None, progress: bool = True) -> nn.Module:
+    """The course CNN (``models.lenet``) retrained from another seed, cached (lesson 04).
+
+    One network is one sample: a unit-vs-random difference measured on it could be a fluke
+    of its initialisation. Lesson 04 repeats the measurement on these retrained copies
+    (same data, same recipe as ``models.pretrained("cnn")``, different initial weights and
+    shuffling) to see which conclusions survive.
+
+    Args:
+        seed: one of ``REPLICATE_SEEDS``.
+        device: where the model lives (default ``get_device()``).
+        progress: show the training bar on first use (~10 s on a laptop CPU).
+
+    Returns:
+        The trained model in eval mode, with ``cache_info`` (test accuracy, ...).
+    """
+    check_choice("seed", seed, REPLICATE_SEEDS)
+    from . import data, models
+
+    def build() -> nn.Module:
+        torch.manual_seed(1000 + seed)  # cached() forks the RNG around build: the caller's stream is untouched
+        return models.lenet()
+
+    def fit(model: nn.Module) -> dict:
+        mnist = data.load_mnist()
+        history = models.train(model, (mnist.x_train, mnist.y_train), seed=seed, progress=progress,
+                               device=next(model.parameters()).device, desc=f"training cnn-seed{seed} (first use only)")
+        return {"train_accuracy": history["accuracy"][-1],
+                "test_accuracy": models.accuracy(model, mnist.x_test, mnist.y_test),
+                "description": f"LeNet-style CNN, seed {seed} (lesson 04 replicate)"}
+
+    return models.cached(f"cnn-seed{seed}", build, fit, version="1", device=device, progress=progress)
+
+
+# Warmed by ``python -m lessons.warm``; models.pretrained("cnn") is warmed there already.
+CACHED_MODELS = {f"cnn-seed{s}": (lambda s=s: replicate_cnn(s, progress=False)) for s in REPLICATE_SEEDS}
 
 _MAX_LISTED = 60  # an error lists at most this many layer names (EfficientNet has 275)
 
