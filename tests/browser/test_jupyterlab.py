@@ -50,10 +50,14 @@ _STATE_JS = """() => {
                              .map(o => text(o).slice(-1500)),
     });
   }
-  const running = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]
-      .filter(p => p.textContent.includes('*')).length;
+  // Queued and running cells both show [*]; the first of them is the one running.
+  const busy = w.content.widgets.map((cell, i) => [cell, i])
+      .filter(([cell]) => cell.model.type === 'code'
+                          && (cell.node.querySelector('.jp-InputPrompt') || {}).textContent?.includes('*'));
+  const first = busy.length ? busy[0] : null;
   const k = w.sessionContext.session && w.sessionContext.session.kernel;
-  return {cells, running, kernel: k ? k.status : 'none', path: w.context.path};
+  return {cells, running: busy.length, kernel: k ? k.status : 'none', path: w.context.path,
+          current: first ? `cell ${first[1]}: ${first[0].model.sharedModel.getSource().split('\\n')[0].slice(0, 100)}` : null};
 }"""
 
 
@@ -120,8 +124,14 @@ def wait_until_executed(page, timeout: float) -> dict:
                 state["executed"], state["code_cells"] = executed, len(code)
                 return state
         if time.monotonic() > deadline:
-            raise AssertionError(f"Run All did not finish within {timeout:.0f} s: {state and {k: state[k] for k in ('running', 'kernel')}}; "
-                                 f"executed {state and sum(c['count'] is not None for c in state['cells'])} cells")
+            if state is None:
+                raise AssertionError(f"the notebook never appeared in JupyterLab within {timeout:.0f} s")
+            done = sum(c["count"] is not None for c in state["cells"] if not c["empty"])
+            total = sum(not c["empty"] for c in state["cells"])
+            raise AssertionError(
+                f"Run All did not finish within {timeout:.0f} s (BLIND_SPOTS_RUN_TIMEOUT): {done} of {total} code "
+                f"cells done, {state['running']} queued, kernel {state['kernel']}, still at {state['current']!r}. "
+                "A cold model cache makes notebooks train first: run `make warm` (python -m lessons.warm) before.")
         time.sleep(1.0)
 
 
