@@ -8,6 +8,7 @@ Introduced in lesson 00. Normalisation is a layer *inside* every model, so attac
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import tempfile
@@ -465,7 +466,11 @@ def pretrained(name: str, *, device: torch.device | str | None = None, progress:
         return {"train_accuracy": history["accuracy"][-1], "test_accuracy": accuracy(model, mnist.x_test, mnist.y_test),
                 "description": recipe.description}
 
-    return cached(name, recipe.build, fit, version="1", device=device, progress=progress)
+    # The version follows the recipe, so changing a hyper-parameter retrains instead of
+    # silently reusing weights trained with the old one.
+    fingerprint = f"{recipe.description}|{recipe.epochs}|{recipe.lr}|{recipe.weight_decay}|{recipe.subset}|{sorted(recipe.extra.items())}"
+    version = "1-" + hashlib.sha1(fingerprint.encode()).hexdigest()[:8]
+    return cached(name, recipe.build, fit, version=version, device=device, progress=progress)
 
 
 # --------------------------------------------------------------------------- ImageNet
