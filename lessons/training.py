@@ -683,10 +683,11 @@ RECIPES: dict[str, dict] = {
                              "epoch picked on held-out FGSM accuracy"),
     "pgd": dict(method="pgd", epochs=16, ramp_epochs=4, steps=5, batch_size=32, anneal=0.3,
                 description="Madry et al.: CE(PGD-5(x)), ε ramped 0 → 0.3 over 4 epochs"),
-    "fast_fgsm": dict(method="fast_fgsm", epochs=10, ramp_epochs=3, anneal=0.3,
+    "fast_fgsm": dict(method="fast_fgsm", epochs=8, ramp_epochs=3, fast_step=1.25, batch_size=32, anneal=0.3,
                       description="Wong et al.: CE(FGSM from a random start, step 1.25·ε), ε ramped over 3 epochs"),
-    "pool": dict(method="pool", epochs=10, ramp_epochs=3, steps=5, pool_size=1000, pool_refresh=0.5, anneal=0.3,
-                 description="Szegedy et al.: clean batches + a pool of PGD-5 examples, half regenerated each epoch"),
+    "pool": dict(method="pool", epochs=12, ramp_epochs=3, steps=5, pool_size=1000, pool_refresh=0.5, batch_size=32,
+                 anneal=0.3, description="Szegedy et al.: clean batches + a pool of 1,000 PGD-5 examples, half "
+                                         "regenerated each epoch; ε ramped over 3 epochs"),
 }
 
 
