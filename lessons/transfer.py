@@ -22,6 +22,7 @@ are made on each model's device and come back on the device of ``x``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -140,7 +141,11 @@ def half_model(name: str, *, device: torch.device | str | None = None, progress:
                 "test_accuracy": _models.accuracy(model, mnist.x_test, mnist.y_test),
                 "half": recipe.half, "train_size": len(y), "description": recipe.description}
 
-    return _models.cached(name, build, fit, version="1", device=device, progress=progress)
+    # The cache version follows the recipe (as ``models.pretrained`` does): change a
+    # hyper-parameter and the model retrains instead of reusing the old weights.
+    fingerprint = f"{recipe!r}|{_HALF_EPOCHS}|{_HALF_WEIGHT_DECAY}"
+    version = "1-" + hashlib.sha1(fingerprint.encode()).hexdigest()[:8]
+    return _models.cached(name, build, fit, version=version, device=device, progress=progress)
 
 
 CACHED_MODELS: dict[str, Callable[[], nn.Module]] = {

@@ -340,3 +340,11 @@ def test_boundary_walk_targeted_budget_and_arguments(nets, batch):
     train_mode = models.mlp((8,)).train()
     transfer.boundary_walk(train_mode, x, y, 0.5)
     assert train_mode.training and all(p.grad is None for p in train_mode.parameters())
+
+
+def test_a_changed_recipe_gets_its_own_cache_file(isolated_cache, monkeypatch):
+    transfer.half_model("p1-fc100", device="cpu", progress=False)
+    monkeypatch.setattr(transfer, "_HALF_EPOCHS", 1)
+    model = transfer.half_model("p1-fc100", device="cpu", progress=False)
+    assert not model.cache_info["cached"]  # retrained, not the 20-epoch weights
+    assert len(list((isolated_cache / "models").glob("p1-fc100-v1-*.pt"))) == 2
