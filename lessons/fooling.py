@@ -55,8 +55,10 @@ __all__ = [
     "fooling_images",
     "fooling_class_model",
     "imagenet_evolution",
+    "imagenet_encoding",
     "IMAGENET_CLASSES",
     "LiveEvolution",
+    "evolution_panel",
     "CACHED_MODELS",
 ]
 
@@ -238,6 +240,8 @@ class CPPNEncoding:
         act_rate: probability that a hidden node's activation function is redrawn.
         init_scale: standard deviation of initial weights (larger → busier patterns).
         connect: fraction of connections switched on in a random genome.
+        zoom: the coordinates span [−zoom, zoom]; larger values give finer, more repetitive
+            patterns (the textures a 224-pixel ImageNet image needs).
     """
 
     shape: tuple[int, int, int] = (1, 28, 28)
@@ -248,6 +252,7 @@ class CPPNEncoding:
     act_rate: float = 0.05
     init_scale: float = 1.5
     connect: float = 0.7
+    zoom: float = 1.0
     name: str = field(default="cppn", init=False)
 
     def __post_init__(self):
@@ -259,6 +264,7 @@ class CPPNEncoding:
             check_in_range(name, getattr(self, name), 0.0, 1.0)
         check_in_range("sigma", self.sigma, 0.0, 100.0)
         check_in_range("init_scale", self.init_scale, 0.0, 100.0)
+        check_in_range("zoom", self.zoom, 1e-3, 1e3)
 
     @property
     def sizes(self) -> list[int]:
@@ -304,6 +310,7 @@ class CPPNEncoding:
         height, width = size if size is not None else self.shape[1:]
         device = torch.device(device or "cpu")
         coords = _coordinates(height, width, device).T  # (4, P)
+        coords[:3] *= self.zoom
         act = genomes["act"].to(device)
         n_layers = len(self.sizes) - 1
         h = coords.unsqueeze(0)  # (1, 4, P), broadcast over the population
@@ -824,7 +831,12 @@ def fooling_class_model(*, device: torch.device | str | None = None, progress: b
 # --------------------------------------------------------------------------- a longer ImageNet run, cached
 
 
-_IMAGENET_RUN = {"generations": 120, "batch_size": 8, "hidden": (16, 16, 16), "seed": 0, "version": 1}
+_IMAGENET_RUN = {"generations": 200, "batch_size": 8, "hidden": (16, 16, 16), "zoom": 2.0, "seed": 0, "version": 2}
+
+
+def imagenet_encoding() -> CPPNEncoding:
+    """The CPPN encoding the lesson uses on the ImageNet classifier: 224×224 RGB (lesson 03)."""
+    return CPPNEncoding((3, 224, 224), hidden=_IMAGENET_RUN["hidden"], zoom=_IMAGENET_RUN["zoom"])
 
 
 def _atomic_save(obj: object, path: Path) -> None:
@@ -862,7 +874,7 @@ def imagenet_evolution(*, device: torch.device | str | None = None, progress: bo
     from .models import cache_dir, imagenet_classifier
 
     cfg = _IMAGENET_RUN
-    encoding = CPPNEncoding((3, 224, 224), hidden=cfg["hidden"])
+    encoding = imagenet_encoding()
     labels = imagenet_labels()
     classes = [labels.index(name) for name in IMAGENET_CLASSES]
     path = cache_dir() / "fooling" / f"imagenet-cppn-v{cfg['version']}.pt"
@@ -947,6 +959,7 @@ class LiveEvolution:
             "generations": widgets.int_slider("generations", min(100, max_generations), 1, max_generations),
         }
         self.run_button = widgets.button("run")
+        self.run_button.add_class("lessons-run")  # what the browser test clicks after changing a control
         self.stop_button = widgets.button("stop", icon="stop", style="danger")
         self.stop_button.disabled = True
         self.progress = W.IntProgress(value=0, min=0, max=1, description="generation",
@@ -1020,7 +1033,8 @@ class LiveEvolution:
                 self.archive = next(steps)
                 if generation % self.every == 0 or generation == values["generations"]:
                     self.progress.value = generation
-                    self.panel.update()
+                    if generation < values["generations"]:  # the last view is drawn once, below
+                        self.panel.update()
         except Exception as err:  # shown in the panel; kept for tests
             self.error = f"{type(err).__name__}: {err}"
         finally:
@@ -1043,6 +1057,11 @@ class LiveEvolution:
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+def evolution_panel(model: nn.Module, **options) -> LiveEvolution:
+    """Lesson 03's live panel for ``model``; ``options`` as for ``LiveEvolution``."""
+    return LiveEvolution(model, **options)
 
 
 def _esc(text: object) -> str:

@@ -242,7 +242,7 @@ def test_imagenet_run_is_cached_atomically_and_read_back_exactly(tmp_path, monke
     first = fooling.imagenet_evolution(model=_TinyImageNet(), progress=False)
     assert first.cache_info["cached"] is False and first.generations == 2
     files = list((tmp_path / "fooling").iterdir())
-    assert [f.name for f in files] == ["imagenet-cppn-v1.pt"]  # no temporary files left behind
+    assert [f.name for f in files] == ["imagenet-cppn-v2.pt"]  # no temporary files left behind
     second = fooling.imagenet_evolution(progress=False)  # no model needed: read from the cache
     assert second.cache_info["cached"] is True
     assert torch.equal(second.images, first.images) and torch.equal(second.history, first.history)
@@ -262,7 +262,8 @@ def test_cached_models_are_exposed_for_warm():
 
 
 def test_live_panel_runs_previews_and_reports(net):
-    live = fooling.LiveEvolution(net, max_generations=40, every=5, batch_size=8, background=False)
+    live = fooling.evolution_panel(net, max_generations=40, every=5, batch_size=8, background=False)
+    assert isinstance(live, fooling.LiveEvolution) and "lessons-run" in live.run_button._dom_classes
     assert live.panel.error is None and live.archive.generations == 0
     first_image = live.panel.image.value
     live.controls["encoding"].value = "direct"  # a new preview
