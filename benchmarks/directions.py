@@ -13,6 +13,10 @@ What it prints (best of ``--repeats``, wall and process CPU time):
    test for 128 units vs 500 random directions — what notebook 04 computes.
 4. (unless ``--no-imagenet``) one step of activation maximisation on EfficientNet-Lite0,
    batch 4 at 128 × 128 — the notebook runs 40 of them.
+5. (with ``--replicates N``) notebook 04's unit-vs-random purity comparison on N more
+   retrained copies of the CNN (``directions.replicate_cnn(3)`` … ``(N + 2)``; trained and
+   cached on first use, ~10 s each on an idle CPU), next to the three the notebook uses —
+   to see whether its conclusions are a property of the recipe or of one training run.
 
 Timings depend on what else the machine is doing; a shared machine can be several times
 slower than an idle one. Process CPU time is the steadier figure there. The default is one
@@ -55,6 +59,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--directions", type=int, default=100)
     parser.add_argument("--no-imagenet", action="store_true")
+    parser.add_argument("--replicates", type=int, default=0, help="extra retrained CNNs for section 5")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"lesson 04 benchmark · torch {torch.__version__} · {args.threads} thread(s) · {platform.processor() or platform.machine()}")
@@ -101,6 +106,31 @@ def main() -> None:
         wall, cpu, _ = best_of(lambda: D.maximize(net, "net.blocks.5", v, steps=1, generator=torch.Generator().manual_seed(0),
                                                   progress=False), max(1, args.repeats // 2))
         row("maximize, one step", wall, cpu, f"(notebook: 40 steps ≈ {40 * wall:.1f} s wall)")
+
+    if args.replicates:
+        replicates(x, y, args.replicates)
+
+
+def replicates(x: torch.Tensor, y: torch.Tensor, n: int) -> None:
+    """Section 5: units minus random directions, label purity at k = 8, per retrained network."""
+    print(f"5. unit − random label purity (k = 8, 2,000 random directions) on {n + 3} networks")
+    settings = [("fc1", "mean"), ("conv2", "mean"), ("conv2", "max")]
+    print(f"  {'network':<22}" + "".join(f"{l + ' (' + r + ')':>24}" for l, r in settings))
+    nets = [("pretrained('cnn')", lambda: models.pretrained("cnn", device="cpu", progress=False))]
+    nets += [(f"replicate_cnn({s})", lambda s=s: D.replicate_cnn(s, device="cpu", progress=False)) for s in range(1, n + 3)]
+    gaps: dict = {key: [] for key in settings}
+    for name, load in nets:
+        acts = D.activations(load(), x, ["conv2", "fc1"], progress=False)
+        cells = []
+        for key in settings:
+            g = torch.Generator().manual_seed(0)
+            st = D.unit_vs_random(acts[key[0]], x, y, reduce=key[1], n_random=2000, generator=g)
+            c = D.compare(st.purity_units, st.purity_random, n_permutations=2000, generator=g)
+            gaps[key].append(c.difference)
+            cells.append(f"{c.difference:+.3f} (p {c.p_value:.3f})")
+        print(f"  {name:<22}" + "".join(f"{cell:>24}" for cell in cells), flush=True)
+    print(f"  {'range':<22}" + "".join(f"{f'{min(v):+.3f} … {max(v):+.3f}':>24}" for v in gaps.values()))
+    print(f"  {'units ahead in':<22}" + "".join(f"{f'{sum(d > 0 for d in v)} of {len(v)}':>24}" for v in gaps.values()))
 
 
 if __name__ == "__main__":

@@ -52,6 +52,8 @@ __all__ = [
     "pixel_similarity",
     "Comparison",
     "compare",
+    "Study",
+    "unit_vs_random",
     "maximize",
     "strips_figure",
     "Quiz",
@@ -74,14 +76,15 @@ def replicate_cnn(seed: int, *, device: torch.device | str | None = None, progre
     shuffling) to see which conclusions survive.
 
     Args:
-        seed: one of ``REPLICATE_SEEDS``.
+        seed: an integer ≥ 1; the notebook uses ``REPLICATE_SEEDS`` (warmed by
+            ``python -m lessons.warm``), ``benchmarks/directions.py --replicates N`` more.
         device: where the model lives (default ``get_device()``).
         progress: show the training bar on first use (~10 s on a laptop CPU).
 
     Returns:
         The trained model in eval mode, with ``cache_info`` (test accuracy, ...).
     """
-    check_choice("seed", seed, REPLICATE_SEEDS)
+    seed = check_positive_int("seed", seed)
     from . import data, models
 
     def build() -> nn.Module:
@@ -422,6 +425,42 @@ def compare(units: torch.Tensor, random: torch.Tensor, *, n_permutations: int = 
     # +1 on both sides: the observed split is one of the possible ones (never report p = 0).
     p = (int((diffs.abs() >= abs(observed) - 1e-12).sum()) + 1) / (n_permutations + 1)
     return Comparison(float(a.mean()), float(b.mean()), observed, p)
+
+
+class Study(NamedTuple):
+    """Coherence of every unit and of ``n_random`` random directions of one layer (lesson 04)."""
+
+    purity_units: torch.Tensor  # (D,)
+    purity_random: torch.Tensor  # (n_random,)
+    similarity_units: torch.Tensor  # (D,)
+    similarity_random: torch.Tensor  # (n_random,)
+
+
+def unit_vs_random(acts: torch.Tensor, x: torch.Tensor, labels: torch.Tensor, *, k: int = 8, n_random: int = 500,
+                   reduce: str = "mean", generator: torch.Generator | None = None) -> Study:
+    """Szegedy's experiment, measured: top-k coherence of all units vs random directions (lesson 04).
+
+    Every unit eᵢ of the layer and ``n_random`` random unit directions each retrieve their
+    top-``k`` images; each set is scored by ``label_purity`` and ``pixel_similarity``.
+
+    Args:
+        acts: the layer's activations of the images, (N, D) or (N, C, H, W).
+        x: the images (N, C, H, W), for the pixel similarity.
+        labels: (N,) their labels, for the purity.
+        k: images per direction.
+        n_random: random directions to draw.
+        reduce: spatial reduction for conv maps (see ``project``).
+        generator: seeds the random directions.
+
+    Returns:
+        ``Study(purity_units, purity_random, similarity_units, similarity_random)``.
+    """
+    n_random = check_positive_int("n_random", n_random)
+    dim = acts.shape[1]
+    units = top_k(project(acts, unit_directions(dim), reduce=reduce), k)
+    randoms = top_k(project(acts, random_directions(n_random, dim, generator=generator), reduce=reduce), k)
+    return Study(label_purity(units, labels), label_purity(randoms, labels),
+                 pixel_similarity(units, x), pixel_similarity(randoms, x))
 
 
 # --------------------------------------------------------------------------- synthesis

@@ -226,6 +226,19 @@ def test_compare_detects_a_real_difference_and_not_a_fake_one():
     assert one == two
 
 
+def test_unit_vs_random_matches_the_pipeline_by_hand(cnn, images):
+    labels = torch.arange(20) % 3
+    acts = D.activations(cnn, images, "conv2", progress=False)
+    study = D.unit_vs_random(acts, images, labels, k=4, n_random=6, reduce="max", generator=torch.Generator().manual_seed(0))
+    v = D.random_directions(6, 32, generator=torch.Generator().manual_seed(0))
+    by_hand = D.top_k(D.project(acts, v, reduce="max"), 4)
+    torch.testing.assert_close(study.purity_random, D.label_purity(by_hand, labels))
+    torch.testing.assert_close(study.similarity_random, D.pixel_similarity(by_hand, images))
+    units = D.top_k(acts.amax((2, 3)), 4)
+    torch.testing.assert_close(study.purity_units, D.label_purity(units, labels))
+    assert study.similarity_units.shape == (32,)
+
+
 # --------------------------------------------------------------------------- synthesis
 
 
@@ -318,8 +331,8 @@ def test_quiz_validates(images):
 
 
 def test_replicate_cnn_rejects_unknown_seeds():
-    with pytest.raises(ValueError, match="seed must be one of 1, 2"):
-        D.replicate_cnn(7)
+    with pytest.raises(ValueError, match="seed must be an integer >= 1, got 0"):
+        D.replicate_cnn(0)
     assert set(D.CACHED_MODELS) == {"cnn-seed1", "cnn-seed2"}
 
 
