@@ -451,8 +451,14 @@ def check_fool_with_budget(fn, *, target: int = 3, budget: int = 3000, seed: int
 
     cnn = pretrained("cnn", device="cpu", progress=False)
     oracle = _Oracle(cnn, budget)
-    out = require_tensor(call_learner(fn, oracle, target, budget, torch.Generator().manual_seed(seed), what="my_fool"),
-                         "my_fool's result")
+    try:
+        out = call_learner(fn, oracle, target, budget, torch.Generator().manual_seed(seed), what="my_fool")
+    except ExerciseError as err:
+        if isinstance(err.__cause__, RuntimeError) and "grad" in str(err.__cause__):
+            raise ExerciseError(f"{err}. query's answers carry no gradients (like a remote service's): "
+                                "search by mutating images and keeping the better ones instead") from err.__cause__
+        raise
+    out = require_tensor(out, "my_fool's result")
     if out.dim() == 3:
         raise ExerciseError(f"my_fool returned shape {tuple(out.shape)}: return one image as a batch of one, (1, 1, 28, 28) "
                             "(add .unsqueeze(0) or index with [None])")

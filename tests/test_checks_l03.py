@@ -132,7 +132,7 @@ def uses_gradients(query, target, budget, generator):
     [
         (greedy, "more than its budget"),
         (random_guess, "goal: ≥ 99%"),
-        (uses_gradients, "does not require grad"),
+        (uses_gradients, "carry no gradients"),
         (lambda q, t, b, g: torch.rand(1, 28, 28, generator=g), "batch of one"),
         (lambda q, t, b, g: torch.full((1, 1, 28, 28), 2.0), "leave \\[0, 1\\]"),
         (lambda q, t, b, g: torch.rand(1, 1, 28, 28, generator=g), "never called query"),
