@@ -117,6 +117,13 @@ def _check_model(model: object) -> nn.Module:
     return model
 
 
+def _model_device(model: nn.Module, fallback: torch.Tensor) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:  # a model without parameters: keep the data where it is
+        return fallback.device
+
+
 def layer_names(model: nn.Module) -> tuple[str, ...]:
     """The names ``capture`` accepts: every named submodule of ``model`` (lesson 04).
 
@@ -233,7 +240,7 @@ def activations(
     check_images(x, "x")
     batch_size = check_positive_int("batch_size", batch_size)
     single = isinstance(layers, str)
-    device = next(model.parameters()).device
+    device = _model_device(model, x)
     starts = range(0, x.shape[0], batch_size)
     if progress:
         from tqdm.auto import tqdm
@@ -527,7 +534,7 @@ def maximize(
     check_in_range("decay", decay, 0.0, 4.0)
     jitter = check_positive_int("jitter", jitter, allow_zero=True)
     check_in_range("l2", l2, 0.0, 1e6)
-    device = next(model.parameters()).device
+    device = _model_device(model, directions)
     c, h, w = shape
     k = directions.shape[0]
     scale = _fourier_basis(h, w, decay).to(device)

@@ -14,9 +14,9 @@ from lessons import models
 
 
 @pytest.fixture(scope="module")
-def cnn() -> nn.Module:
+def untrained() -> nn.Module:
     torch.manual_seed(0)
-    return models.lenet().eval()  # untrained is enough: these tests are about plumbing
+    return models.lenet().eval()  # untrained is enough: these tests are about plumbing (no cache needed)
 
 
 @pytest.fixture(scope="module")
@@ -31,55 +31,55 @@ def hook_count(model: nn.Module) -> int:
 # --------------------------------------------------------------------------- capture
 
 
-def test_capture_records_each_forward_and_removes_hooks(cnn, images):
-    with D.capture(cnn, ["fc1", "conv2"]) as out:
-        cnn(images[:3])
-        cnn(images[3:5])
-        assert hook_count(cnn) == 2
-    assert hook_count(cnn) == 0
+def test_capture_records_each_forward_and_removes_hooks(untrained, images):
+    with D.capture(untrained, ["fc1", "conv2"]) as out:
+        untrained(images[:3])
+        untrained(images[3:5])
+        assert hook_count(untrained) == 2
+    assert hook_count(untrained) == 0
     assert [t.shape for t in out["fc1"]] == [(3, 128), (2, 128)]
     assert out["conv2"][0].shape == (3, 32, 14, 14)
-    reference = cnn[:9](images[:3])  # normalize … fc1, computed by hand
+    reference = untrained[:9](images[:3])  # normalize … fc1, computed by hand
     torch.testing.assert_close(out["fc1"][0], reference)
     assert not out["fc1"][0].requires_grad
 
 
-def test_capture_removes_hooks_after_an_exception(cnn, images):
+def test_capture_removes_hooks_after_an_exception(untrained, images):
     with pytest.raises(RuntimeError, match="boom"):
-        with D.capture(cnn, "fc1"):
-            cnn(images[:2])
+        with D.capture(untrained, "fc1"):
+            untrained(images[:2])
             raise RuntimeError("boom")
-    assert hook_count(cnn) == 0
+    assert hook_count(untrained) == 0
 
 
-def test_capture_removes_hooks_when_the_forward_pass_fails(cnn):
+def test_capture_removes_hooks_when_the_forward_pass_fails(untrained):
     with pytest.raises(RuntimeError):
-        with D.capture(cnn, ["conv1", "fc1"]):
-            cnn(torch.rand(2, 3, 28, 28))  # wrong channel count: conv1 raises
-    assert hook_count(cnn) == 0
+        with D.capture(untrained, ["conv1", "fc1"]):
+            untrained(torch.rand(2, 3, 28, 28))  # wrong channel count: conv1 raises
+    assert hook_count(untrained) == 0
 
 
-def test_activations_leave_no_hooks_and_restore_mode(cnn, images):
-    cnn.train()
+def test_activations_leave_no_hooks_and_restore_mode(untrained, images):
+    untrained.train()
     try:
-        D.activations(cnn, images, "fc1", progress=False)
-        assert cnn.training and all(m.training for m in cnn.modules())
+        D.activations(untrained, images, "fc1", progress=False)
+        assert untrained.training and all(m.training for m in untrained.modules())
     finally:
-        cnn.eval()
-    assert hook_count(cnn) == 0
+        untrained.eval()
+    assert hook_count(untrained) == 0
 
 
-def test_unknown_layer_lists_the_valid_names(cnn, images):
+def test_unknown_layer_lists_the_valid_names(untrained, images):
     with pytest.raises(ValueError) as err:
-        with D.capture(cnn, "fc3"):
+        with D.capture(untrained, "fc3"):
             pass
     message = str(err.value)
     for name in ("normalize", "conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "flatten", "fc1", "relu3", "fc2"):
         assert name in message
     assert "'fc3'" in message and "Did you mean" in message
     with pytest.raises(ValueError, match="conv1"):
-        D.activations(cnn, images, ["fc1", "nope"], progress=False)
-    assert hook_count(cnn) == 0
+        D.activations(untrained, images, ["fc1", "nope"], progress=False)
+    assert hook_count(untrained) == 0
 
 
 def test_unknown_layer_in_a_big_model_points_to_layer_names():
@@ -88,25 +88,25 @@ def test_unknown_layer_in_a_big_model_points_to_layer_names():
         D.activations(big, torch.rand(1, 1, 1, 2), "layer7", progress=False)
 
 
-def test_layer_names(cnn):
-    assert D.layer_names(cnn) == tuple(name for name, _ in cnn.named_children())
+def test_layer_names(untrained):
+    assert D.layer_names(untrained) == tuple(name for name, _ in untrained.named_children())
 
 
 # --------------------------------------------------------------------------- activations
 
 
-def test_activations_match_a_manual_forward_in_any_batch_size(cnn, images):
-    whole = D.activations(cnn, images, ["conv2", "fc1"], batch_size=500, progress=False)
-    batched = D.activations(cnn, images, "fc1", batch_size=7, progress=False)
+def test_activations_match_a_manual_forward_in_any_batch_size(untrained, images):
+    whole = D.activations(untrained, images, ["conv2", "fc1"], batch_size=500, progress=False)
+    batched = D.activations(untrained, images, "fc1", batch_size=7, progress=False)
     with torch.no_grad():
-        torch.testing.assert_close(whole["fc1"], cnn[:9](images))
-        torch.testing.assert_close(whole["conv2"], cnn[:5](images))
+        torch.testing.assert_close(whole["fc1"], untrained[:9](images))
+        torch.testing.assert_close(whole["conv2"], untrained[:5](images))
     torch.testing.assert_close(batched, whole["fc1"])
 
 
-def test_activations_validate_images(cnn):
+def test_activations_validate_images(untrained):
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        D.activations(cnn, 255 * torch.ones(2, 1, 28, 28), "fc1", progress=False)
+        D.activations(untrained, 255 * torch.ones(2, 1, 28, 28), "fc1", progress=False)
     with pytest.raises(TypeError, match="nn.Module"):
         D.activations(lambda x: x, torch.rand(2, 1, 28, 28), "fc1", progress=False)
 
@@ -175,8 +175,8 @@ def test_top_k_breaks_ties_by_lower_index_and_checks_k():
         D.top_k(scores, 6)
 
 
-def test_top_k_of_the_real_pipeline(cnn, images):
-    acts = D.activations(cnn, images, "conv2", progress=False)
+def test_top_k_of_the_real_pipeline(untrained, images):
+    acts = D.activations(untrained, images, "conv2", progress=False)
     v = D.random_directions(4, 32, generator=torch.Generator().manual_seed(0))
     idx = D.top_k(D.project(acts, v, reduce="max"), 3)
     for j in range(4):
@@ -226,9 +226,9 @@ def test_compare_detects_a_real_difference_and_not_a_fake_one():
     assert one == two
 
 
-def test_unit_vs_random_matches_the_pipeline_by_hand(cnn, images):
+def test_unit_vs_random_matches_the_pipeline_by_hand(untrained, images):
     labels = torch.arange(20) % 3
-    acts = D.activations(cnn, images, "conv2", progress=False)
+    acts = D.activations(untrained, images, "conv2", progress=False)
     study = D.unit_vs_random(acts, images, labels, k=4, n_random=6, reduce="max", generator=torch.Generator().manual_seed(0))
     v = D.random_directions(6, 32, generator=torch.Generator().manual_seed(0))
     by_hand = D.top_k(D.project(acts, v, reduce="max"), 4)
@@ -242,30 +242,30 @@ def test_unit_vs_random_matches_the_pipeline_by_hand(cnn, images):
 # --------------------------------------------------------------------------- synthesis
 
 
-def test_maximize_raises_the_objective_and_leaves_the_model_alone(cnn):
+def test_maximize_raises_the_objective_and_leaves_the_model_alone(untrained):
     v = torch.cat([D.unit_directions(32)[[3]], D.random_directions(1, 32, generator=torch.Generator().manual_seed(0))])
-    start = D.maximize(cnn, "conv2", v, shape=(1, 28, 28), steps=1, lr=1e-6, generator=torch.Generator().manual_seed(0), progress=False)
-    cnn.train()
+    start = D.maximize(untrained, "conv2", v, shape=(1, 28, 28), steps=1, lr=1e-6, generator=torch.Generator().manual_seed(0), progress=False)
+    untrained.train()
     try:
-        out = D.maximize(cnn, "conv2", v, shape=(1, 28, 28), steps=30, generator=torch.Generator().manual_seed(0), progress=False)
-        assert cnn.training
+        out = D.maximize(untrained, "conv2", v, shape=(1, 28, 28), steps=30, generator=torch.Generator().manual_seed(0), progress=False)
+        assert untrained.training
     finally:
-        cnn.eval()
+        untrained.eval()
     assert out.shape == (2, 1, 28, 28) and 0 <= float(out.min()) and float(out.max()) <= 1
-    assert all(p.grad is None for p in cnn.parameters()) and hook_count(cnn) == 0
-    before = D.project(D.activations(cnn, start, "conv2", progress=False), v).diagonal()
-    after = D.project(D.activations(cnn, out, "conv2", progress=False), v).diagonal()
+    assert all(p.grad is None for p in untrained.parameters()) and hook_count(untrained) == 0
+    before = D.project(D.activations(untrained, start, "conv2", progress=False), v).diagonal()
+    after = D.project(D.activations(untrained, out, "conv2", progress=False), v).diagonal()
     assert (after > 1.5 * before).all() and (before > 0).all(), (before, after)
     # Each image maximises its own direction more than the other one's.
-    cross = D.project(D.activations(cnn, out, "conv2", progress=False), v)
+    cross = D.project(D.activations(untrained, out, "conv2", progress=False), v)
     assert cross[0, 0] > cross[1, 0] and cross[1, 1] > cross[0, 1]
 
 
-def test_maximize_validates(cnn):
+def test_maximize_validates(untrained):
     with pytest.raises(ValueError, match="layer must be one of"):
-        D.maximize(cnn, "conv9", torch.eye(2), progress=False)
+        D.maximize(untrained, "conv9", torch.eye(2), progress=False)
     with pytest.raises(ValueError, match="shape must be"):
-        D.maximize(cnn, "conv2", torch.eye(32), shape=(28, 28), progress=False)
+        D.maximize(untrained, "conv2", torch.eye(32), shape=(28, 28), progress=False)
 
 
 # --------------------------------------------------------------------------- quiz
