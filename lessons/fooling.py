@@ -66,7 +66,7 @@ Genome = dict  # str -> Tensor with a leading population dimension (N, ...)
 
 ENCODINGS = ("direct", "cppn")
 
-# The classes of Nguyen et al.'s Fig. 1, where the ImageNet name exists in our label list.
+# Ten ImageNet classes like those of Nguyen et al.'s Fig. 1 (the first four appear there).
 IMAGENET_CLASSES = ("king penguin", "starfish", "baseball", "electric guitar", "freight car",
                     "remote control", "peacock", "jackfruit", "bubble", "school bus")
 
@@ -865,7 +865,7 @@ def imagenet_evolution(*, device: torch.device | str | None = None, progress: bo
                        model: nn.Module | None = None) -> Archive:
     """A longer MAP-Elites run with the CPPN encoding on the ImageNet classifier, cached (lesson 03).
 
-    The cells are ``IMAGENET_CLASSES`` (classes from Nguyen et al.'s Fig. 1). The run's
+    The cells are ``IMAGENET_CLASSES`` (like those of Nguyen et al.'s Fig. 1). The run's
     settings are ``_IMAGENET_RUN`` (about a minute on a laptop CPU, far longer than a lesson
     cell should take). Computed on first use (``python -m lessons.warm`` does it), then read
     back from ``<cache>/fooling/`` with ``torch.load(weights_only=True)``; the images are
