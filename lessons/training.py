@@ -316,6 +316,7 @@ def robust_mask(
     *,
     generator: torch.Generator | None = None,
     batch_size: int = 500,
+    alive: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Which examples survive ``attack``: correct when clean *and* after every restart (lesson 05).
 
@@ -330,9 +331,12 @@ def robust_mask(
         attack: an ``Attack`` (or a bare ``fn(model, x, y, generator)``, tried once).
         generator: CPU ``torch.Generator`` shared by the restarts (each draws new starts).
         batch_size: images per attack call (bounds memory).
+        alive: optional boolean (N,): the examples still standing after earlier attacks
+            (e.g. a previous ``robust_mask``). Only those are attacked, so more restarts can
+            continue an earlier run instead of repeating it.
 
     Returns:
-        Boolean tensor (N,) on the CPU: True where the model stayed right.
+        Boolean tensor (N,) on the CPU: True where the model stayed right (and ``alive``).
     """
     _check_model(model)
     check_images(x, "x")
@@ -344,7 +348,14 @@ def robust_mask(
             raise TypeError(f"attack must be an Attack or a callable fn(model, x, y, generator), got {type(attack).__name__}")
         attack = Attack(attack)
     restarts = check_positive_int("restarts", attack.restarts)
-    alive = _correct(model, x, y, batch_size)  # a digit misread when clean is not robust
+    if alive is not None:
+        if not isinstance(alive, torch.Tensor) or alive.dtype != torch.bool or alive.shape != (x.shape[0],):
+            raise ValueError(f"alive must be a boolean tensor of shape ({x.shape[0]},), got "
+                             f"{getattr(alive, 'dtype', type(alive).__name__)} {tuple(getattr(alive, 'shape', ()))}")
+        alive = alive.detach().cpu().clone()
+    else:
+        alive = torch.ones(x.shape[0], dtype=torch.bool)
+    alive &= _correct(model, x, y, batch_size)  # a digit misread when clean is not robust
     for _ in range(restarts):
         idx = alive.nonzero().flatten()
         if len(idx) == 0:

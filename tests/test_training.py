@@ -188,6 +188,18 @@ def test_an_example_fooled_by_any_restart_counts_as_fooled():
         assert calls == [30, 20, 10][: min(restarts, 3)]
 
 
+def test_alive_continues_an_earlier_run_instead_of_repeating_it():
+    model, (x, y) = _MarkerModel(), _marked(30)
+    first = training.robust_mask(model, x, y, training.Attack(_fool_one_third_per_restart(30, [])))
+    calls = [None]  # the continued run starts at restart 1: it fools the ids ≡ 1 (mod 3)
+    both = training.robust_mask(model, x, y, training.Attack(_fool_one_third_per_restart(30, calls)), alive=first)
+    assert calls[1:] == [20]  # only the 20 survivors of the first run were attacked
+    assert both.tolist() == ((torch.arange(30) % 3) == 2).tolist()
+    assert first.sum() == 20  # the caller's mask is not modified
+    with pytest.raises(ValueError, match=r"alive must be a boolean tensor of shape \(30,\)"):
+        training.robust_mask(model, x, y, training.Attack(lambda m, xb, yb, g: xb), alive=torch.ones(29, dtype=torch.bool))
+
+
 def test_a_digit_misread_when_clean_is_not_robust():
     model, (x, y) = _MarkerModel(), _marked(6)
     y = y.clone()
