@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # Jupyter refuses to run as root unless told; containers and CI often are root.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: setup lab test unit notebooks browser warm demo assign bench clean-cache clean
+.PHONY: setup lab test unit notebooks browser warm demo assign grade bench clean-cache clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,12 @@ demo: $(STAMP)
 
 assign: $(STAMP)
 	$(BIN)/python -m lessons.assign notebooks student
+
+# make grade SUBMISSIONS=submitted  → grades.csv (never overwritten; see docs/instructors.md)
+SUBMISSIONS ?= submitted
+GRADES ?= grades.csv
+grade: $(STAMP)
+	$(BIN)/python -m lessons.grade $(SUBMISSIONS) --out $(GRADES) --source notebooks
 
 bench: $(STAMP)
 	for f in benchmarks/*.py; do $(BIN)/python $$f || exit 1; done
