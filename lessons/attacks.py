@@ -26,6 +26,7 @@ from .utils import (
     check_labels,
     check_positive_int,
     eval_mode,
+    model_device,
 )
 
 __all__ = ["fgsm", "pgd", "input_gradient", "NORMS"]
@@ -44,12 +45,6 @@ def _check_common(model, x, y, eps, norm="linf"):
     eps = check_in_range("eps", eps, 0.0, eps_max)
     return y.to(x.device), eps
 
-
-def _model_device(model: nn.Module, x: torch.Tensor) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except (StopIteration, AttributeError):
-        return x.device
 
 
 def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, targeted: bool = False) -> torch.Tensor:
@@ -96,7 +91,7 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, targ
     y, eps = _check_common(model, x, y, eps)
     if eps == 0:
         return x.detach().clone()
-    device = _model_device(model, x)
+    device = model_device(model, x)
     grad = input_gradient(model, x.to(device), y.to(device), targeted=targeted)
     x_adv = x.detach().to(device) + eps * grad.sign()
     return x_adv.clamp_(0, 1).to(x.device)
@@ -181,7 +176,7 @@ def pgd(
     if eps == 0:
         return x.detach().clone()
 
-    device = _model_device(model, x)
+    device = model_device(model, x)
     x0, y = x.detach().to(device), y.to(device)
     best = x0.clone()
     done = torch.zeros(len(x0), dtype=torch.bool, device=device)
@@ -432,7 +427,7 @@ def lbfgs(
     max_iter = check_positive_int("max_iter", max_iter)
     check_choice("solver", solver, ("torch", "scipy"))
 
-    device = _model_device(model, x)
+    device = model_device(model, x)
     x0, y = x.detach().to(device), y.to(device)
     best = x0.clone()
     with eval_mode(model):
@@ -540,7 +535,7 @@ def cw_l2(
     steps = check_positive_int("steps", steps)
     lr = check_in_range("lr", lr, 1e-8, 1e3)
 
-    device = _model_device(model, x)
+    device = model_device(model, x)
     x0, y = x.detach().to(device), y.to(device)
     best = x0.clone()
     with eval_mode(model):
@@ -641,7 +636,7 @@ def smallest_eps(
     eps_max = check_in_range("eps_max", eps_max, 1e-12, math.sqrt(x[0].numel()))
     search_steps = check_positive_int("search_steps", search_steps)
 
-    device = _model_device(model, x)
+    device = model_device(model, x)
     x0, y = x.detach().to(device), y.to(device)
     with eval_mode(model):
         already = _reached(model, x0, y, targeted)
@@ -727,7 +722,7 @@ def measure(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Ten
     if x.shape != x_adv.shape:
         raise ValueError(f"x and x_adv must have the same shape, got {tuple(x.shape)} and {tuple(x_adv.shape)}")
     y = check_labels(y, x.shape[0], "y")
-    device = _model_device(model, x)
+    device = model_device(model, x)
     with eval_mode(model):
         success = _reached(model, x_adv.detach().to(device), y.to(device), targeted).to(x.device)
     r = (x_adv.detach() - x.detach()).flatten(1)

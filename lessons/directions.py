@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
-from .utils import check_choice, check_images, check_in_range, check_positive_int, eval_mode
+from .utils import check_choice, check_images, check_in_range, check_model, check_positive_int, eval_mode, model_device
 
 __all__ = [
     "REDUCTIONS",
@@ -111,17 +111,6 @@ _MAX_LISTED = 60  # an error lists at most this many layer names (EfficientNet h
 # --------------------------------------------------------------------------- activations
 
 
-def _check_model(model: object) -> nn.Module:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    return model
-
-
-def _model_device(model: nn.Module, fallback: torch.Tensor) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:  # a model without parameters: keep the data where it is
-        return fallback.device
 
 
 def layer_names(model: nn.Module) -> tuple[str, ...]:
@@ -129,7 +118,7 @@ def layer_names(model: nn.Module) -> tuple[str, ...]:
 
     For ``models.pretrained("cnn")``: ``normalize, conv1, relu1, pool1, conv2, ..., fc1, relu3, fc2``.
     """
-    return tuple(name for name, _ in _check_model(model).named_modules() if name)
+    return tuple(name for name, _ in check_model(model).named_modules() if name)
 
 
 def _resolve(model: nn.Module, layers: str | Sequence[str]) -> list[tuple[str, nn.Module]]:
@@ -157,7 +146,7 @@ class _StopForward(Exception):
 
 @contextlib.contextmanager
 def _hooks(model: nn.Module, layers, *, detach: bool, stop: bool) -> Iterator[dict[str, list[torch.Tensor]]]:
-    targets = _resolve(_check_model(model), layers)
+    targets = _resolve(check_model(model), layers)
     store: dict[str, list[torch.Tensor]] = {name: [] for name, _ in targets}
     pending: set[str] = set()
 
@@ -236,11 +225,11 @@ def activations(
         The layer's output for every image, on ``x``'s device: (N, D) for a dense layer,
         (N, C, H, W) for a conv layer — or a dict name → such tensor.
     """
-    _check_model(model)
+    check_model(model)
     check_images(x, "x")
     batch_size = check_positive_int("batch_size", batch_size)
     single = isinstance(layers, str)
-    device = _model_device(model, x)
+    device = model_device(model, x)
     starts = range(0, x.shape[0], batch_size)
     if progress:
         from tqdm.auto import tqdm
@@ -522,7 +511,7 @@ def maximize(
     Returns:
         Images (K, C, H, W) in [0, 1], detached, on the model's device.
     """
-    _check_model(model)
+    check_model(model)
     _resolve(model, layer)
     if not isinstance(directions, torch.Tensor) or directions.dim() != 2:
         raise ValueError(f"directions must be a tensor (K, D), got {getattr(directions, 'shape', type(directions).__name__)}")
@@ -534,7 +523,7 @@ def maximize(
     check_in_range("decay", decay, 0.0, 4.0)
     jitter = check_positive_int("jitter", jitter, allow_zero=True)
     check_in_range("l2", l2, 0.0, 1e6)
-    device = _model_device(model, directions)
+    device = model_device(model, directions)
     c, h, w = shape
     k = directions.shape[0]
     scale = _fourier_basis(h, w, decay).to(device)

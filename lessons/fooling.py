@@ -26,19 +26,26 @@ retrained with an 11th "fooling" class, and a longer CPPN evolution run on Image
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .utils import check_choice, check_in_range, check_images, check_positive_int, eval_mode
+from .utils import (
+    atomic_save,
+    check_choice,
+    check_generator,
+    check_images,
+    check_in_range,
+    check_model,
+    check_positive_int,
+    eval_mode,
+    model_device,
+)
 
 __all__ = [
     "DirectEncoding",
@@ -83,25 +90,7 @@ def _check_shape(shape: object) -> tuple[int, int, int]:
     return tuple(int(s) for s in shape)
 
 
-def _check_generator(generator: object) -> torch.Generator | None:
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-    if generator is not None and generator.device.type != "cpu":
-        raise ValueError(f"generator must be a CPU torch.Generator (genomes live on the CPU), got one on {generator.device}")
-    return generator
 
-
-def _check_model(model: object) -> nn.Module:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module classifier, got {type(model).__name__}")
-    return model
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:
-        return torch.device("cpu")
 
 
 def _take(genomes: Genome, idx: torch.Tensor) -> Genome:
@@ -139,7 +128,7 @@ def mutate_direct(pixels: torch.Tensor, rate: float, *, eta: float = 15.0,
     check_images(pixels, "pixels")
     rate = check_in_range("rate", rate, 0.0, 1.0)
     eta = check_in_range("eta", eta, 0.0, 1e6)
-    generator = _check_generator(generator)
+    generator = check_generator(generator, cpu=True)
     # Drawn on the CPU from the caller's generator, then moved: same numbers on any device.
     chosen = (torch.rand(pixels.shape, generator=generator) < rate).to(pixels.device)
     u = torch.rand(pixels.shape, generator=generator).to(pixels.device, pixels.dtype)
@@ -171,7 +160,7 @@ class DirectEncoding:
     def init(self, n: int, generator: torch.Generator | None = None) -> Genome:
         """``n`` random genomes: uniform noise in [0, 1], as in the paper."""
         n = check_positive_int("n", n)
-        return {"pixels": torch.rand((n, *self.shape), generator=_check_generator(generator))}
+        return {"pixels": torch.rand((n, *self.shape), generator=check_generator(generator, cpu=True))}
 
     def mutate(self, genomes: Genome, generator: torch.Generator | None = None) -> Genome:
         """Mutated copies of ``genomes`` (polynomial mutation of each gene with prob. ``rate``)."""
@@ -274,7 +263,7 @@ class CPPNEncoding:
     def init(self, n: int, generator: torch.Generator | None = None) -> Genome:
         """``n`` random CPPNs: Gaussian weights, a random ``connect`` share of links, random activations."""
         n = check_positive_int("n", n)
-        generator = _check_generator(generator)
+        generator = check_generator(generator, cpu=True)
         genome: Genome = {}
         sizes = self.sizes
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -285,7 +274,7 @@ class CPPNEncoding:
 
     def mutate(self, genomes: Genome, generator: torch.Generator | None = None) -> Genome:
         """Mutated copies: weight perturbations, connection switches, activation changes."""
-        generator = _check_generator(generator)
+        generator = check_generator(generator, cpu=True)
         out: Genome = {}
         for key, value in genomes.items():
             if key.startswith("w"):
@@ -346,8 +335,8 @@ def class_confidence(model: nn.Module, images: torch.Tensor, *, batch_size: int 
     while log p still tells 99.99% from 99.999% apart, so evolution keeps improving there.
     Returned on the CPU.
     """
-    _check_model(model)
-    device = _model_device(model)
+    check_model(model)
+    device = model_device(model)
     out = []
     with torch.no_grad(), eval_mode(model):
         for start in range(0, len(images), batch_size):
@@ -437,12 +426,12 @@ def map_elites_steps(
     population. Arguments as in ``map_elites``; they are checked at once, except the class
     indices, which are checked against the model's outputs at the first ``next()``.
     """
-    _check_model(model)
+    check_model(model)
     if not isinstance(encoding, (DirectEncoding, CPPNEncoding)):
         raise TypeError(f"encoding must be a DirectEncoding or CPPNEncoding (see make_encoding), got {type(encoding).__name__}")
     batch_size = check_positive_int("batch_size", batch_size)
     init_size = check_positive_int("init_size", init_size if init_size is not None else batch_size)
-    generator = _check_generator(generator)
+    generator = check_generator(generator, cpu=True)
     if classes is not None:
         classes = list(classes)
         if not classes or any(isinstance(c, bool) or not isinstance(c, int) for c in classes):
@@ -453,7 +442,7 @@ def map_elites_steps(
 
 
 def _map_elites_generations(model, encoding, classes, batch_size, init_size, generator) -> Iterator[Archive]:
-    device = _model_device(model)
+    device = model_device(model)
     start = time.perf_counter()
 
     def score(genomes: Genome) -> tuple[torch.Tensor, torch.Tensor]:
@@ -653,7 +642,7 @@ def gradient_ascent(
         >>> x = fooling.gradient_ascent(cnn, torch.arange(10), shape=(1, 28, 28), steps=50, generator=g)
         >>> models.predict(cnn, x).diagonal()  # ≈ 1 for every digit
     """
-    _check_model(model)
+    check_model(model)
     targets = _check_targets(targets)
     steps = check_positive_int("steps", steps)
     lr = check_in_range("lr", lr, 0.0, 10.0)
@@ -661,8 +650,8 @@ def gradient_ascent(
     blur_every = check_positive_int("blur_every", blur_every, allow_zero=True)
     blur_sigma = check_in_range("blur_sigma", blur_sigma, 0.01, 100.0)
     jitter = check_positive_int("jitter", jitter, allow_zero=True)
-    generator = _check_generator(generator)
-    device = _model_device(model)
+    generator = check_generator(generator, cpu=True)
+    device = model_device(model)
     if start is None:
         if shape is None:
             raise ValueError("give the image shape (C, H, W), e.g. shape=(1, 28, 28), or start images")
@@ -724,14 +713,14 @@ def cppn_ascent(
         ``(genomes, images)``: the tuned CPPNs (on the CPU) and their images (N, C, H, W) in
         [0, 1] on the model's device.
     """
-    _check_model(model)
+    check_model(model)
     targets = _check_targets(targets)
     if not isinstance(encoding, CPPNEncoding):
         raise TypeError(f"encoding must be a CPPNEncoding, got {type(encoding).__name__}")
     steps = check_positive_int("steps", steps)
     lr = check_in_range("lr", lr, 0.0, 10.0)
-    generator = _check_generator(generator)
-    device = _model_device(model)
+    generator = check_generator(generator, cpu=True)
+    device = model_device(model)
     if genomes is None:
         genomes = encoding.init(len(targets), generator)
     elif len(genomes["act"]) != len(targets):
@@ -807,7 +796,7 @@ def _fooling_class_fit(model: nn.Module, *, progress: bool) -> dict:
     # Class 10 = "fooling image". The paper retrained on the digits plus the evolved images.
     x = torch.cat([mnist.x_train, fooled])
     y = torch.cat([mnist.y_train, torch.full((len(fooled),), 10)])
-    history = train(model, (x, y), epochs=10, seed=0, device=_model_device(model), progress=progress,
+    history = train(model, (x, y), epochs=10, seed=0, device=model_device(model), progress=progress,
                     desc="training the 11-class CNN (first use only)")
     return {"fooling_images": len(fooled), "train_accuracy": history["accuracy"][-1],
             "test_accuracy": accuracy(model, mnist.x_test, mnist.y_test),
@@ -847,18 +836,6 @@ def imagenet_encoding() -> CPPNEncoding:
     """The CPPN encoding the lesson uses on the ImageNet classifier: 224×224 RGB (lesson 03)."""
     return CPPNEncoding((3, 224, 224), hidden=_IMAGENET_RUN["hidden"], zoom=_IMAGENET_RUN["zoom"])
 
-
-def _atomic_save(obj: object, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Same folder, then os.replace: a reader sees the old file or the new one, never half of one.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def imagenet_evolution(*, device: torch.device | str | None = None, progress: bool = True,
@@ -904,7 +881,7 @@ def imagenet_evolution(*, device: torch.device | str | None = None, progress: bo
     archive = map_elites(net, encoding, generations=cfg["generations"], classes=classes,
                          batch_size=cfg["batch_size"], generator=torch.Generator().manual_seed(cfg["seed"]),
                          progress=progress)
-    _atomic_save({"classes": list(archive.classes), "genomes": archive.genomes, "log_conf": archive.log_conf,
+    atomic_save({"classes": list(archive.classes), "genomes": archive.genomes, "log_conf": archive.log_conf,
                   "history": torch.stack(archive.history_rows), "evaluations": archive.evaluations,
                   "seconds": archive.seconds, "torch": str(torch.__version__)}, path)
     archive.cache_info = {"cached": False, "path": str(path), "seconds": archive.seconds}
@@ -949,7 +926,7 @@ class LiveEvolution:
 
         from . import widgets
 
-        self.model = _check_model(model)
+        self.model = check_model(model)
         self.shape = _check_shape(shape)
         self.every = check_positive_int("every", every)
         self.batch_size = check_positive_int("batch_size", batch_size)
@@ -957,7 +934,7 @@ class LiveEvolution:
         max_generations = check_positive_int("max_generations", max_generations)
         self.background = bool(background)
         with torch.no_grad(), eval_mode(model):
-            num_classes = model(torch.zeros((1, *self.shape), device=_model_device(model))).shape[1]
+            num_classes = model(torch.zeros((1, *self.shape), device=model_device(model))).shape[1]
         names = list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
         if len(names) > num_classes:
             raise ValueError(f"class_names has {len(names)} names but the model has {num_classes} classes")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import tempfile
 import time
 import warnings
 from collections import OrderedDict
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .utils import (
+    atomic_save,
     check_choice,
     check_images,
     check_in_range,
@@ -330,18 +330,6 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("blind-spots", appauthor=False))
 
 
-def _atomic_save(obj: object, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Same folder, then os.replace: a reader sees the old file or the new one, never half.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
 
 def cached(
     name: str,
@@ -400,7 +388,7 @@ def cached(
     info.setdefault("train_seconds", time.perf_counter() - start)
     info["torch"] = str(torch.__version__)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    _atomic_save({"state_dict": state, "info": info}, path)
+    atomic_save({"state_dict": state, "info": info}, path)
     model.cache_info = dict(info, path=str(path), cached=False)
     return model.to(device).eval()
 

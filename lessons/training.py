@@ -47,9 +47,12 @@ from .utils import (
     check_images,
     check_in_range,
     check_labels,
+    check_generator,
+    check_model,
     check_positive_int,
     eval_mode,
     get_device,
+    model_device,
 )
 
 __all__ = [
@@ -79,11 +82,6 @@ METHODS = ("standard", "fgsm", "pgd", "fast_fgsm", "pool")
 # --------------------------------------------------------------------------- argument checks
 
 
-def _check_model(model: object) -> nn.Module:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    return model
-
 
 def _check_pair(data: object, name: str = "data") -> tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(data, (tuple, list)) or len(data) != 2:
@@ -93,17 +91,6 @@ def _check_pair(data: object, name: str = "data") -> tuple[torch.Tensor, torch.T
     return x, check_labels(y, x.shape[0], f"{name}[1]")
 
 
-def _check_generator(generator: object) -> torch.Generator | None:
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-    return generator
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:
-        return torch.device("cpu")
 
 
 def _progress(iterable, *, enabled: bool, **kwargs):
@@ -221,7 +208,7 @@ def training_step(
         ``{"loss": ..., "clean_loss": ..., "adv_loss": ...}`` as floats (``adv_loss`` is the
         clean loss for ``"standard"``, the pool batch's loss for ``"pool"``).
     """
-    _check_model(model)
+    check_model(model)
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
     check_images(x, "x")
@@ -229,12 +216,12 @@ def training_step(
     check_choice("method", method, METHODS)
     eps = check_in_range("eps", eps, 0.0, 1.0)
     clean_weight = check_in_range("clean_weight", clean_weight, 0.0, 1.0)
-    generator = _check_generator(generator)
+    generator = check_generator(generator)
     if method == "pool":
         if pool is None:
             raise ValueError("method 'pool' needs pool=(x_pool, y_pool): a batch of adversarial examples")
         x_pool, y_pool = _check_pair(pool, "pool")
-    device = _model_device(model)
+    device = model_device(model)
     x, y = x.to(device), y.to(device)
 
     x_adv = None
@@ -300,7 +287,7 @@ def pgd_attack(eps: float, *, steps: int = 40, alpha: float = 0.01, restarts: in
 
 
 def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> torch.Tensor:
-    device = _model_device(model)
+    device = model_device(model)
     out = []
     with torch.no_grad(), eval_mode(model):
         for i in range(0, len(x), batch_size):
@@ -338,10 +325,10 @@ def robust_mask(
     Returns:
         Boolean tensor (N,) on the CPU: True where the model stayed right (and ``alive``).
     """
-    _check_model(model)
+    check_model(model)
     check_images(x, "x")
     y = check_labels(y, x.shape[0], "y")
-    generator = _check_generator(generator)
+    generator = check_generator(generator)
     batch_size = check_positive_int("batch_size", batch_size)
     if not isinstance(attack, Attack):
         if not callable(attack):
@@ -399,11 +386,11 @@ def evaluate(
         >>> training.evaluate(model, (x, y), {"FGSM": training.fgsm_attack(0.3),
         ...                                   "PGD-40": training.pgd_attack(0.3)})
     """
-    _check_model(model)
+    check_model(model)
     x, y = _check_pair(data)
     if not isinstance(attacks, Mapping):
         raise TypeError(f"attacks must be a mapping of column name → Attack, got {type(attacks).__name__}")
-    generator = _check_generator(generator)
+    generator = check_generator(generator)
     row = {"clean": float(_correct(model, x, y, batch_size).float().mean())}
     for name, attack in _progress(attacks.items(), enabled=progress, desc="evaluating", unit="attack"):
         row[name] = float(robust_mask(model, x, y, attack, generator=generator, batch_size=batch_size).float().mean())
@@ -420,7 +407,7 @@ def robustness_curve(
     batch_size: int = 500,
 ) -> list[float]:
     """Accuracy under L∞ PGD (``steps`` steps of 2.5·ε/steps, random start) for each ε (lesson 05)."""
-    _check_model(model)
+    check_model(model)
     x, y = _check_pair(data)
     steps = check_positive_int("steps", steps)
     eps_values = [check_in_range("eps", e, 0.0, 1.0) for e in eps_values]
@@ -557,7 +544,7 @@ def adversarial_train(
         ``val_fgsm``, ``val_pgd`` (NaN when not measured), ``seconds``; and ``best_epoch``,
         ``catastrophic_epoch`` (or ``None``), ``train_seconds``, ``cpu_seconds``.
     """
-    _check_model(model)
+    check_model(model)
     x, y = _check_pair(data)
     check_choice("method", method, METHODS)
     eps = check_in_range("eps", eps, 0.0, 1.0)
@@ -579,7 +566,7 @@ def adversarial_train(
     co_gap = check_in_range("co_gap", co_gap, 0.0, 1.0)
     seed = check_positive_int("seed", seed, allow_zero=True)
 
-    device = _model_device(model)
+    device = model_device(model)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     n_batches = math.ceil(len(x) / batch_size)
@@ -734,7 +721,7 @@ def fit_recipe(name: str, model: nn.Module, *, progress: bool = True) -> dict:
     from .data import load_mnist
 
     recipe, _, description, n_train, _ = _split_recipe(name)
-    _check_model(model)
+    check_model(model)
     mnist = load_mnist()
     (x, y), val = split_validation(mnist.x_train, mnist.y_train, N_VAL)
     if n_train is not None:

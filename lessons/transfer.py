@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from . import models as _models
-from .utils import check_choice, check_images, check_in_range, check_labels, check_positive_int, eval_mode
+from .utils import check_choice, check_images, check_in_range, check_labels, check_positive_int, eval_mode, model_device
 
 __all__ = [
     "halves",
@@ -168,12 +168,6 @@ def _check_models(models: object, what: str) -> dict[str, nn.Module]:
     return dict(models)
 
 
-def _model_device(model: nn.Module, fallback: torch.device) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:
-        return fallback
-
 
 def _rows(shape: torch.Size | tuple[int, ...]) -> tuple[int, ...]:
     return (-1,) + (1,) * (len(shape) - 1)  # broadcast one value per image over (C, H, W)
@@ -262,7 +256,7 @@ def boundary_walk(
         raise ValueError(f"step must be in (0, eps] = (0, {eps:g}], got {step:g}")
     if not isinstance(targeted, bool):
         raise TypeError(f"targeted must be True or False, got {targeted!r}")
-    device = _model_device(model, x.device)
+    device = model_device(model, x.device)
     x_adv, y = x.detach().to(device).clone(), y.to(device)
     if eps == 0:
         return x_adv.to(x.device)
@@ -340,7 +334,7 @@ def craft(
     out: dict[str, torch.Tensor] = {}
     try:
         for name, model in sources.items():
-            device = _model_device(model, x.device)
+            device = model_device(model, x.device)
             parts = []
             for start in starts:
                 xb, yb = x[start : start + batch_size].to(device), y[start : start + batch_size].to(device)
@@ -362,7 +356,7 @@ def craft(
 
 @torch.no_grad()
 def _predictions(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    device = _model_device(model, x.device)
+    device = model_device(model, x.device)
     with eval_mode(model):
         preds = [model(x[i : i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(x), batch_size)]
     return torch.cat(preds)

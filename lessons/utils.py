@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,6 +25,10 @@ __all__ = [
     "check_in_range",
     "check_positive_int",
     "check_choice",
+    "check_model",
+    "check_generator",
+    "model_device",
+    "atomic_save",
 ]
 
 _KNOWN_DEVICES = ("cpu", "cuda", "mps")
@@ -177,3 +183,48 @@ def check_choice(name: str, value: object, choices) -> object:
         listed = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{name} must be one of {listed}, got {value!r}")
     return value
+
+
+def check_model(model: object, name: str = "model") -> torch.nn.Module:
+    """Check that ``model`` is a ``torch.nn.Module`` (a classifier, in this course)."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"{name} must be a torch.nn.Module, got {type(model).__name__}")
+    return model
+
+
+def check_generator(generator: object, *, cpu: bool = False) -> torch.Generator | None:
+    """Check that ``generator`` is ``None`` or a ``torch.Generator`` (on the CPU if ``cpu``)."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    if cpu and generator is not None and generator.device.type != "cpu":
+        raise ValueError(f"generator must be a CPU torch.Generator, got one on {generator.device}")
+    return generator
+
+
+def model_device(model: object, fallback: torch.Tensor | torch.device | str | None = None) -> torch.device:
+    """The device of ``model``'s first parameter.
+
+    A model without parameters (or a plain function) has no device of its own: then the
+    ``fallback`` tensor's device, the ``fallback`` device, or the CPU — so data stays where it is.
+    """
+    try:
+        return next(model.parameters()).device
+    except (StopIteration, AttributeError):
+        if isinstance(fallback, torch.Tensor):
+            return fallback.device
+        return torch.device(fallback if fallback is not None else "cpu")
+
+
+def atomic_save(obj: object, path: str | os.PathLike) -> None:
+    """``torch.save`` to ``path`` atomically: readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A temporary file in the same folder, then os.replace (atomic within one file system).
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -93,3 +93,36 @@ def test_check_labels_and_numbers():
         utils.check_positive_int("steps", -2)
     with pytest.raises(ValueError, match="must be one of 'a', 'b'"):
         utils.check_choice("kind", "c", ("a", "b"))
+
+
+def test_model_device_falls_back_for_models_without_parameters():
+    assert utils.model_device(torch.nn.Linear(2, 2)) == torch.device("cpu")
+    x = torch.zeros(1)
+    assert utils.model_device(torch.nn.Identity(), x) == x.device
+    assert utils.model_device(lambda v: v, "cpu") == torch.device("cpu")
+    assert utils.model_device(torch.nn.ReLU()) == torch.device("cpu")
+
+
+def test_check_model_and_generator_name_the_bad_value():
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module, got int"):
+        utils.check_model(3)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got int"):
+        utils.check_generator(0)
+    g = torch.Generator()
+    assert utils.check_generator(g, cpu=True) is g and utils.check_generator(None) is None
+
+
+def test_atomic_save_replaces_whole_files_and_leaves_no_temporaries(tmp_path, monkeypatch):
+    path = tmp_path / "sub" / "m.pt"
+    utils.atomic_save({"a": torch.ones(2)}, path)
+    assert torch.load(path, weights_only=True)["a"].tolist() == [1.0, 1.0]
+
+    def broken_save(obj, fh):
+        fh.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(utils.torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        utils.atomic_save({"a": torch.zeros(2)}, path)
+    assert torch.load(path, weights_only=True)["a"].tolist() == [1.0, 1.0]  # the old file survives whole
+    assert [p.name for p in path.parent.iterdir()] == ["m.pt"]
