@@ -116,8 +116,10 @@ def wait_until_executed(page, timeout: float) -> dict:
         state = page.evaluate(_STATE_JS)
         if state is not None:
             code = [c for c in state["cells"] if not c["empty"]]
-            seen_busy |= state["running"] > 0 or state["kernel"] == "busy"
             executed = sum(c["count"] is not None for c in code)
+            # A short notebook can run and fail between two polls, so the kernel is never seen
+            # busy; an execution count is proof too (notebooks are opened with outputs cleared).
+            seen_busy |= state["running"] > 0 or state["kernel"] == "busy" or executed > 0
             failed = any(c["errors"] for c in code)
             settled = state["running"] == 0 and state["kernel"] == "idle"
             if settled and (executed == len(code) or (failed and seen_busy)):
