@@ -60,7 +60,7 @@ bench: $(STAMP)
 	for f in benchmarks/*.py; do $(BIN)/python $$f || exit 1; done
 
 clean-cache: $(STAMP)
-	$(BIN)/python -c 'import shutil; from lessons.models import cache_dir; d = cache_dir(); shutil.rmtree(d, ignore_errors=True); print("removed", d)'
+	$(BIN)/python -c 'import shutil; from lessons.cache import cache_dir; d = cache_dir(); shutil.rmtree(d, ignore_errors=True); print("removed", d)'
 
 clean:
 	rm -rf $(VENV)

@@ -27,7 +27,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .utils import check_choice, check_images, check_in_range, check_labels, check_positive_int, eval_mode
+from . import attacks, cache, classic
+from .data import load_mnist
+from .models import MNIST_MEAN, MNIST_STD, Normalize, predict, pretrained, train
+from .utils import (
+    check_bool,
+    check_choice,
+    check_generator,
+    check_images,
+    check_in_range,
+    check_labels,
+    check_positive_int,
+    eval_mode,
+    model_device,
+)
+from .utils import progress as progress_bar
 
 __all__ = [
     "QueryBudgetExceeded",
@@ -44,7 +58,6 @@ __all__ = [
     "KINDS",
     "KNOWLEDGE",
     "attack_with_knowledge",
-    "knowledge_panel",
 ]
 
 OUTPUTS = ("label", "probs")
@@ -162,8 +175,6 @@ def substitute_net() -> nn.Sequential:
     fully connected one (measured here: ~64% against ~43% at 1,000 labels, ε = 0.25), and
     with strided convolutions and no pooling it still trains in a few seconds.
     """
-    from .models import MNIST_MEAN, MNIST_STD, Normalize
-
     return nn.Sequential(OrderedDict(
         normalize=Normalize(MNIST_MEAN, MNIST_STD),
         conv1=nn.Conv2d(1, 16, 5, stride=2, padding=2),  # (N, 16, 14, 14)
@@ -216,8 +227,6 @@ def train_substitute(
     Raises:
         QueryBudgetExceeded: the oracle has fewer than ``budget`` queries left (nothing spent).
     """
-    from .models import train
-
     if not isinstance(oracle, QueryModel):
         raise TypeError(f"oracle must be a QueryModel (the target behind its API), got {type(oracle).__name__}")
     check_images(pool, "pool")
@@ -345,8 +354,8 @@ def simba(
     y = check_labels(y, x.shape[0], "y").to(x.device)
     eps = check_in_range("eps", eps, 0.0, 1.0)
     max_queries = check_positive_int("max_queries", max_queries)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    generator = check_generator(generator)
+    check_bool("progress", progress)
 
     n = x.shape[0]
     x0 = x.detach().clone()
@@ -367,10 +376,7 @@ def simba(
     p_true = probs[rows, y]
     success = (probs.argmax(1) != y).cpu()
     masks = block_directions(tuple(x.shape[1:]), sizes, generator=generator).to(x.device)
-    if progress:
-        from tqdm.auto import tqdm
-
-        masks = tqdm(masks, desc="SimBA", unit="direction")
+    masks = progress_bar(masks, enabled=progress, desc="SimBA", unit="direction")
     stopped = False
     for mask in masks:
         tried = torch.zeros(n, dtype=torch.bool, device=x.device)  # improved on this direction
@@ -409,13 +415,10 @@ def cached_substitute(target: str = "cnn", budget: int = 1000, *, device=None, p
     """A substitute for one of lesson 06's targets, trained on ``budget`` label queries, cached.
 
     The lesson's widget uses these so that switching the attacker to "substitute" is
-    instant. ``target``: ``"cnn"`` (``models.pretrained("cnn")``), ``"linear"``
-    (``models.pretrained("softmax-wd1e-4")``) or ``"tree"`` (``classic.decision_tree`` on the
+    instant. ``target``: ``"cnn"`` (``pretrained("cnn")``), ``"linear"``
+    (``pretrained("softmax-wd1e-4")``) or ``"tree"`` (``classic.decision_tree`` on the
     training digits). The attacker's pool is the training digits, without their labels.
     """
-    from . import classic, models
-    from .data import load_mnist
-
     check_choice("target", target, ("cnn", "linear", "tree"))
     budget = check_positive_int("budget", budget)
 
@@ -424,16 +427,16 @@ def cached_substitute(target: str = "cnn", budget: int = 1000, *, device=None, p
         if target == "tree":
             secret = classic.decision_tree(mnist.x_train, mnist.y_train)
         else:
-            secret = models.pretrained("cnn" if target == "cnn" else "softmax-wd1e-4", device="cpu", progress=progress)
+            secret = pretrained("cnn" if target == "cnn" else "softmax-wd1e-4", device="cpu", progress=progress)
         oracle = QueryModel(secret, output="label", budget=budget)
-        trained = train_substitute(oracle, mnist.x_train, budget, device=next(model.parameters()).device,
-                                   progress=progress)
+        trained = train_substitute(oracle, mnist.x_train, budget, device=model_device(model), progress=progress)
         model.load_state_dict(trained.state_dict())
-        agree = float((QueryModel(secret)(mnist.x_test) == models.predict(model, mnist.x_test).argmax(1).cpu()).float().mean())
+        agree = float((QueryModel(secret)(mnist.x_test) == predict(model, mnist.x_test).argmax(1).cpu()).float().mean())
         return {"target": target, "budget": budget, "test_agreement": agree}
 
-    return models.cached(f"substitute-{target}-q{budget}", substitute_net, fit, version="1", device=device,
-                         progress=progress)
+    plan = {"target": target, "budget": budget, "steps": 300, "batch_size": 64, "lr": 1e-3, "seed": 0}
+    return cache.cached(f"substitute-{target}-q{budget}", substitute_net, fit, recipe=plan, device=device,
+                        progress=progress)
 
 
 CACHED_MODELS = {
@@ -442,7 +445,7 @@ CACHED_MODELS = {
 }
 
 
-# --------------------------------------------------------------------------- the lesson's panel
+# --------------------------------------------------------------------------- every attacker against every model
 
 KINDS = ("linear", "tree", "cnn")
 KNOWLEDGE = ("white-box", "substitute", "queries")
@@ -485,8 +488,6 @@ def attack_with_knowledge(
         image* (0 for white-box; 1 for substitute, whose training labels are a shared cost);
         ``success``: the target's label differs from ``y``.
     """
-    from . import attacks, classic
-
     check_choice("kind", kind, KINDS)
     check_choice("knowledge", knowledge, KNOWLEDGE)
     check_images(x, "x")
@@ -511,71 +512,3 @@ def attack_with_knowledge(
         queries = torch.ones(n, dtype=torch.int64)
     success = classic.predict_labels(model, x_adv).cpu() != y.cpu()
     return SimBAResult(x_adv, queries, success)
-
-
-def knowledge_panel(targets: dict, substitutes: dict, x: torch.Tensor, y: torch.Tensor, *, eps: float = 0.25,
-                    max_queries: int = 300, pgd_steps: int = 20, n_show: int = 6):
-    """Lesson 06's widget: model kind × attacker's knowledge → success rate and perturbation.
-
-    Args:
-        targets: ``{"linear": model, "tree": model, "cnn": model}``.
-        substitutes: the attacker's substitute for each kind (same keys).
-        x, y: a small batch (16 digits is ~1 s per update on a CPU) and its labels.
-        eps: the starting L∞ budget.
-        max_queries: per-image limit of the query attack.
-        pgd_steps: PGD steps of the white-box (CNN) and substitute attackers.
-        n_show: adversarial digits drawn (the first ones the target got right).
-
-    Returns:
-        A ``widgets.Panel`` with controls ``kind``, ``knowledge``, ``eps`` and an "Attack" button.
-    """
-    from matplotlib.figure import Figure
-
-    from . import classic, widgets
-
-    missing = [k for k in KINDS if k not in targets or k not in substitutes]
-    if missing:
-        raise ValueError(f"targets and substitutes need the keys {KINDS}, missing {missing}")
-    check_images(x, "x")
-    y = check_labels(y, x.shape[0], "y")
-    names = {"linear": "softmax regression", "tree": "decision tree", "cnn": "CNN"}
-
-    def render(kind: str, knowledge: str, eps: float):
-        model = targets[kind]
-        budget = getattr(substitutes[kind], "cache_info", {}).get("budget", "?")
-        right = classic.predict_labels(model, x).cpu() == y.cpu()
-        res = attack_with_knowledge(kind, knowledge, model, x, y, eps, substitute=substitutes[kind],
-                                    max_queries=max_queries, pgd_steps=pgd_steps,
-                                    generator=torch.Generator().manual_seed(0))
-        pred = classic.predict_labels(model, res.x_adv).cpu()
-        delta = (res.x_adv - x).flatten(1).cpu()
-        rate = float(res.success[right].float().mean()) if right.any() else float("nan")
-        changed = (delta != 0).sum(1)[right].float()
-        shown = right.nonzero().flatten()[:n_show].tolist()
-        fig = Figure(figsize=(1.3 * max(len(shown), 1), 2.9), layout="constrained")
-        axes = fig.subplots(2, max(len(shown), 1), squeeze=False)
-        for col, i in enumerate(shown):
-            for row, (img, title) in enumerate([(x[i], f"{int(y[i])}"), (res.x_adv[i], f"→ {int(pred[i])}")]):
-                ax = axes[row, col]
-                ax.imshow(img[0].detach().cpu().numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-                ax.set_xticks([]), ax.set_yticks([])
-                ax.set_title(title, fontsize=10, color="#b00" if row and res.success[i] else "black")
-        axes[0, 0].set_ylabel("original"), axes[1, 0].set_ylabel("attacked")
-        cost = {"white-box": "no queries (has the model)",
-                "substitute": f"1 query per image + the substitute's {budget:,} training labels"
-                              if isinstance(budget, int) else "1 query per image + the substitute's training labels",
-                "queries": f"median {float(res.queries[right].float().median()):.0f} queries per image"}[knowledge]
-        text = (f"{names[kind]}, {knowledge} attacker, ε = {eps:.2f}: <b>{100 * rate:.0f}%</b> of the "
-                f"{int(right.sum())} digits it got right are now wrong · median |Δ|∞ = "
-                f"{255 * float(delta.abs().max(1).values[right].median()):.0f}/255 · median pixels changed "
-                f"{float(changed.median()):.0f} of {delta.shape[1]} · {cost}")
-        return fig, text
-
-    controls = {
-        "kind": widgets.dropdown("model", [(f"{names[k]} ({k})", k) for k in KINDS], "cnn"),
-        "knowledge": widgets.dropdown("attacker knows", [("the weights (white-box)", "white-box"),
-                                                         ("a substitute (label queries)", "substitute"),
-                                                         ("only scores (queries)", "queries")], "white-box"),
-        "eps": widgets.slider("ε", eps, 0.0, 0.4, 0.01, unit="L∞", readout_format=".2f"),
-    }
-    return widgets.Panel("Every model, every attacker", controls, render, auto=False, run_button="Attack")

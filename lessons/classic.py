@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
 from torch import nn
 
+from .models import predict
 from .utils import check_images, check_in_range, check_labels, check_positive_int, eval_mode
 
 __all__ = [
@@ -59,8 +62,6 @@ def logistic_regression(x: torch.Tensor, y: torch.Tensor, *, C: float = 1.0, max
     Returns:
         The fitted ``LogisticRegression`` (features: raw pixels in [0, 1]).
     """
-    from sklearn.linear_model import LogisticRegression
-
     check_images(x, "x")
     y = check_labels(y, x.shape[0], "y")
     check_in_range("C", C, 1e-8, 1e8)
@@ -81,8 +82,6 @@ def decision_tree(x: torch.Tensor, y: torch.Tensor, *, max_depth: int | None = 1
     Returns:
         The fitted ``DecisionTreeClassifier``.
     """
-    from sklearn.tree import DecisionTreeClassifier
-
     check_images(x, "x")
     y = check_labels(y, x.shape[0], "y")
     return DecisionTreeClassifier(max_depth=max_depth, random_state=seed).fit(_flat(x), y.cpu().numpy())
@@ -92,8 +91,6 @@ def predict_labels(model, x: torch.Tensor) -> torch.Tensor:
     """Predicted classes (N,) int64 of a torch model or a scikit-learn estimator, on ``x``'s device."""
     check_images(x, "x")
     if isinstance(model, nn.Module):
-        from .models import predict
-
         return predict(model, x).argmax(1)
     if not hasattr(model, "predict"):
         raise TypeError(f"model must be a torch.nn.Module or a fitted scikit-learn classifier, got {type(model).__name__}")

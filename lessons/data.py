@@ -18,9 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .utils import check_choice, check_positive_int
+from .cache import cache_dir
+from .utils import check_bool, check_choice, check_pair, check_positive_int
 
-__all__ = ["MNIST", "load_mnist", "photo", "PHOTOS", "imagenet_labels", "MNIST_CLASSES"]
+__all__ = ["MNIST", "load_mnist", "split_validation", "photo", "PHOTOS", "imagenet_labels", "MNIST_CLASSES"]
 
 MNIST_CLASSES = tuple(str(d) for d in range(10))
 _SUBSET_TRAIN_PER_CLASS = 400  # the other 100 of each class are the test set
@@ -67,20 +68,25 @@ def _subset_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _to_tensors(pixels: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    # Fresh tensors on every call: the arrays are cached, and a learner who edits y_train in
+    # place must not change what the next load_mnist() returns.
     x = torch.from_numpy(np.ascontiguousarray(pixels)).float().div_(255).reshape(-1, 1, 28, 28)
-    return x, torch.from_numpy(np.ascontiguousarray(labels)).long()
+    return x, torch.tensor(labels, dtype=torch.int64)
 
 
 def _full_mnist(root: str | Path | None, download: bool) -> MNIST:
     from torchvision import datasets  # imported here: the default path never needs it
-
-    from .models import cache_dir
 
     root = Path(root) if root is not None else cache_dir() / "mnist"
     try:
         train = datasets.MNIST(str(root), train=True, download=download)
         test = datasets.MNIST(str(root), train=False, download=download)
     except RuntimeError as err:  # torchvision: "Dataset not found. You can use download=True"
+        if download:  # every mirror failed: torchvision wraps the network error in a RuntimeError
+            raise ConnectionError(
+                f"could not download full MNIST into {root} ({str(err).splitlines()[0]}). The course works "
+                "offline with load_mnist() (5,000 real digits); full MNIST needs a network once."
+            ) from err
         raise FileNotFoundError(
             f"full MNIST is not in {root / 'MNIST' / 'raw'}. Call load_mnist(full=True, "
             "download=True) on a machine with internet access, or copy the four IDX files "
@@ -114,12 +120,31 @@ def load_mnist(*, full: bool = False, root: str | Path | None = None, download: 
         FileNotFoundError: ``full=True`` and the files are not in ``root`` (and no download).
         ConnectionError: ``download=True`` but the download failed.
     """
-    if not isinstance(full, bool):
-        raise TypeError(f"full must be True or False, got {full!r}")
+    check_bool("full", full)
+    check_bool("download", download)
+    if root is not None and not isinstance(root, (str, Path)):
+        raise TypeError(f"root must be a folder path (str or Path) or None, got {type(root).__name__}")
     if full:
         return _full_mnist(root, download)
     x_tr, y_tr, x_te, y_te = _subset_arrays()
     return MNIST(*_to_tensors(x_tr, y_tr), *_to_tensors(x_te, y_te))
+
+
+def split_validation(x: torch.Tensor, y: torch.Tensor, n_val: int = 500):
+    """Hold out the last ``n_val`` training digits to pick the epoch with (lesson 05).
+
+    Never pick epochs on the test digits: that would make the test accuracy an optimistic
+    estimate. The default training set is already shuffled and stratified, so its tail holds
+    about ``n_val / 10`` digits of each class.
+
+    Returns:
+        ``((x_train, y_train), (x_val, y_val))``.
+    """
+    x, y = check_pair((x, y), "(x, y)")
+    n_val = check_positive_int("n_val", n_val)
+    if n_val >= len(x):
+        raise ValueError(f"n_val must be smaller than the {len(x)} training digits, got {n_val}")
+    return (x[:-n_val], y[:-n_val]), (x[-n_val:], y[-n_val:])
 
 
 # --------------------------------------------------------------------------- photos

@@ -9,7 +9,7 @@ conv nets *more* interpretable than random rotations. This module lets a learner
 
 Conventions used throughout:
 
-- φ(x) is the output of a named module (``directions.layer_names(model)`` lists them). For
+- φ(x) is the output of a named module (``layers.names(model)`` lists them). For
   the course's CNN we read ``conv1``/``conv2``/``fc1`` — the values *before* the ReLU. The
   ranking of images by a unit is the same before or after a ReLU for every image the unit
   fires on, but after the ReLU a unit that is silent on most images gives hundreds of tied
@@ -26,28 +26,26 @@ Conventions used throughout:
 
 from __future__ import annotations
 
-import contextlib
-import difflib
-from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from matplotlib.figure import Figure
 from torch import nn
 
-from .utils import check_choice, check_images, check_in_range, check_model, check_positive_int, eval_mode, model_device
+from . import cache, layers
+from .data import load_mnist
+from .models import accuracy, lenet, train
+from .utils import check_choice, check_in_range, check_model, check_positive_int, eval_mode, model_device
+from .utils import progress as progress_bar
 
 __all__ = [
     "REDUCTIONS",
-    "layer_names",
-    "capture",
-    "activations",
     "unit_directions",
     "random_directions",
     "project",
     "top_k",
+    "check_indices",
     "label_purity",
     "pixel_similarity",
     "Comparison",
@@ -55,8 +53,6 @@ __all__ = [
     "Study",
     "unit_vs_random",
     "maximize",
-    "strips_figure",
-    "Quiz",
     "replicate_cnn",
     "REPLICATE_SEEDS",
     "CACHED_MODELS",
@@ -85,165 +81,24 @@ def replicate_cnn(seed: int, *, device: torch.device | str | None = None, progre
         The trained model in eval mode, with ``cache_info`` (test accuracy, ...).
     """
     seed = check_positive_int("seed", seed)
-    from . import data, models
 
     def build() -> nn.Module:
-        torch.manual_seed(1000 + seed)  # cached() forks the RNG around build: the caller's stream is untouched
-        return models.lenet()
+        torch.manual_seed(1000 + seed)  # cache.cached forks the RNG around build: the caller's stream is untouched
+        return lenet()
 
     def fit(model: nn.Module) -> dict:
-        mnist = data.load_mnist()
-        history = models.train(model, (mnist.x_train, mnist.y_train), seed=seed, progress=progress,
-                               device=next(model.parameters()).device, desc=f"training cnn-seed{seed} (first use only)")
-        return {"train_accuracy": history["accuracy"][-1],
-                "test_accuracy": models.accuracy(model, mnist.x_test, mnist.y_test),
+        mnist = load_mnist()
+        history = train(model, (mnist.x_train, mnist.y_train), seed=seed, progress=progress,
+                        device=model_device(model), desc=f"training cnn-seed{seed} (first use only)")
+        return {"train_accuracy": history["accuracy"][-1], "test_accuracy": accuracy(model, mnist.x_test, mnist.y_test),
                 "description": f"LeNet-style CNN, seed {seed} (lesson 04 replicate)"}
 
-    return models.cached(f"cnn-seed{seed}", build, fit, version="1", device=device, progress=progress)
+    plan = {"architecture": "lenet", "init_seed": 1000 + seed, "seed": seed, "epochs": 10, "lr": 1e-3}
+    return cache.cached(f"cnn-seed{seed}", build, fit, recipe=plan, device=device, progress=progress)
 
 
 # Warmed by ``python -m lessons.warm``; models.pretrained("cnn") is warmed there already.
 CACHED_MODELS = {f"cnn-seed{s}": (lambda s=s: replicate_cnn(s, progress=False)) for s in REPLICATE_SEEDS}
-
-_MAX_LISTED = 60  # an error lists at most this many layer names (EfficientNet has 275)
-
-
-# --------------------------------------------------------------------------- activations
-
-
-
-
-def layer_names(model: nn.Module) -> tuple[str, ...]:
-    """The names ``capture`` accepts: every named submodule of ``model`` (lesson 04).
-
-    For ``models.pretrained("cnn")``: ``normalize, conv1, relu1, pool1, conv2, ..., fc1, relu3, fc2``.
-    """
-    return tuple(name for name, _ in check_model(model).named_modules() if name)
-
-
-def _resolve(model: nn.Module, layers: str | Sequence[str]) -> list[tuple[str, nn.Module]]:
-    names = [layers] if isinstance(layers, str) else list(layers)
-    if not names or not all(isinstance(n, str) for n in names):
-        raise TypeError(f"layers must be a layer name or a non-empty list of names, got {layers!r}")
-    modules = dict(model.named_modules())
-    valid = layer_names(model)
-    found = []
-    for name in names:
-        if name not in modules or not name:
-            close = difflib.get_close_matches(str(name), valid, n=3)
-            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-            listed = ", ".join(valid[:_MAX_LISTED])
-            if len(valid) > _MAX_LISTED:
-                listed += f", ... ({len(valid)} in all: see directions.layer_names(model))"
-            raise ValueError(f"layer must be one of the model's layer names: {listed}; got {name!r}.{hint}")
-        found.append((name, modules[name]))
-    return found
-
-
-class _StopForward(Exception):
-    """Raised by a hook to skip the layers after the last one we need."""
-
-
-@contextlib.contextmanager
-def _hooks(model: nn.Module, layers, *, detach: bool, stop: bool) -> Iterator[dict[str, list[torch.Tensor]]]:
-    targets = _resolve(check_model(model), layers)
-    store: dict[str, list[torch.Tensor]] = {name: [] for name, _ in targets}
-    pending: set[str] = set()
-
-    def make_hook(name: str):
-        def hook(_module, _inputs, output):
-            if not isinstance(output, torch.Tensor):
-                raise TypeError(f"layer {name!r} returned a {type(output).__name__}, not a tensor; pick another layer")
-            store[name].append(output.detach() if detach else output)
-            pending.discard(name)
-            if stop and not pending:
-                raise _StopForward
-        return hook
-
-    def reset(*_):
-        pending.update(store)  # a new forward pass: every layer is awaited again
-
-    handles = [model.register_forward_pre_hook(reset)] if stop else []
-    try:
-        # Registered inside the try, so a failure half-way still removes the ones added.
-        for name, module in targets:
-            handles.append(module.register_forward_hook(make_hook(name)))
-        yield store
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-@contextlib.contextmanager
-def capture(model: nn.Module, layers: str | Sequence[str], *, detach: bool = True) -> Iterator[dict[str, list[torch.Tensor]]]:
-    """Record the outputs of named layers while the ``with`` block runs (lesson 04).
-
-    Forward hooks are registered on entry and removed on exit — also when the block raises —
-    so re-running a notebook cell never piles hooks up on the model.
-
-    Args:
-        model: any ``nn.Module``.
-        layers: a name from ``layer_names(model)``, or a list of them.
-        detach: store ``output.detach()`` (default); ``False`` keeps the graph, for gradients.
-
-    Yields:
-        A dict name → list of output tensors, one per forward call made inside the block.
-
-    Raises:
-        ValueError: an unknown layer name; the message lists the valid ones.
-
-    Example:
-        >>> with directions.capture(cnn, "fc1") as out:
-        ...     cnn(x)
-        >>> out["fc1"][0].shape          # (N, 128)
-    """
-    with _hooks(model, layers, detach=detach, stop=False) as store:
-        yield store
-
-
-def activations(
-    model: nn.Module,
-    x: torch.Tensor,
-    layers: str | Sequence[str],
-    *,
-    batch_size: int = 500,
-    progress: bool = True,
-) -> torch.Tensor | dict[str, torch.Tensor]:
-    """φ(x): the outputs of named layers for a whole set of images (lesson 04).
-
-    The model runs in eval mode without gradients, in batches, and stops after the last
-    requested layer (the layers after it are not computed).
-
-    Args:
-        model: a classifier taking (N, C, H, W) images in [0, 1].
-        x: images (N, C, H, W) in [0, 1].
-        layers: one layer name (returns a tensor) or a list of names (returns a dict).
-        batch_size: images per forward pass.
-        progress: show a ``tqdm`` bar over the batches.
-
-    Returns:
-        The layer's output for every image, on ``x``'s device: (N, D) for a dense layer,
-        (N, C, H, W) for a conv layer — or a dict name → such tensor.
-    """
-    check_model(model)
-    check_images(x, "x")
-    batch_size = check_positive_int("batch_size", batch_size)
-    single = isinstance(layers, str)
-    device = model_device(model, x)
-    starts = range(0, x.shape[0], batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc="activations", unit="batch")
-    with eval_mode(model), torch.no_grad(), _hooks(model, layers, detach=True, stop=True) as store:
-        for start in starts:
-            try:
-                model(x[start : start + batch_size].to(device))
-            except _StopForward:
-                pass
-    out = {name: torch.cat(chunks).to(x.device) for name, chunks in store.items()}
-    return out[layers] if single else out
-
 
 # --------------------------------------------------------------------------- directions
 
@@ -344,7 +199,7 @@ def label_purity(indices: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     Returns:
         Float tensor (K,) in [1/k, 1].
     """
-    _check_indices(indices, labels.shape[0])
+    check_indices(indices, labels.shape[0])
     top = labels.to(indices.device)[indices]  # (K, k)
     counts = F.one_hot(top, int(labels.max()) + 1).sum(1)  # (K, classes)
     return counts.max(1).values.float() / indices.shape[1]
@@ -364,7 +219,7 @@ def pixel_similarity(indices: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     Returns:
         Float tensor (K,) in [-1, 1] (in [0, 1] for non-negative pixels).
     """
-    _check_indices(indices, x.shape[0])
+    check_indices(indices, x.shape[0])
     k = indices.shape[1]
     if k < 2:
         raise ValueError(f"pixel_similarity needs at least 2 images per direction, got k = {k}")
@@ -374,11 +229,16 @@ def pixel_similarity(indices: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return off_diagonal / (k * (k - 1))
 
 
-def _check_indices(indices: object, n: int) -> None:
-    if not isinstance(indices, torch.Tensor) or indices.dim() != 2 or indices.is_floating_point():
-        raise ValueError(f"indices must be an integer tensor (K, k) from top_k, got {getattr(indices, 'shape', type(indices).__name__)}")
+def check_indices(indices: object, n: int, name: str = "indices") -> torch.Tensor:
+    """Check a (K, k) tensor of image indices in [0, n), as ``top_k`` returns (lesson 04)."""
+    if not isinstance(indices, torch.Tensor) or indices.is_floating_point():
+        raise TypeError(f"{name} must be an integer tensor (K, k) from top_k, got {type(indices).__name__} "
+                        f"{getattr(indices, 'dtype', '')}")
+    if indices.dim() != 2:
+        raise ValueError(f"{name} must have shape (K, k), as top_k returns, got {tuple(indices.shape)}")
     if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= n):
-        raise ValueError(f"indices must lie in [0, {n - 1}], got values in [{int(indices.min())}, {int(indices.max())}]")
+        raise ValueError(f"{name} must lie in [0, {n - 1}], got values in [{int(indices.min())}, {int(indices.max())}]")
+    return indices
 
 
 class Comparison(NamedTuple):
@@ -512,7 +372,7 @@ def maximize(
         Images (K, C, H, W) in [0, 1], detached, on the model's device.
     """
     check_model(model)
-    _resolve(model, layer)
+    layers.resolve(model, layer)
     if not isinstance(directions, torch.Tensor) or directions.dim() != 2:
         raise ValueError(f"directions must be a tensor (K, D), got {getattr(directions, 'shape', type(directions).__name__)}")
     if len(shape) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
@@ -536,12 +396,8 @@ def maximize(
         return torch.sigmoid(spatial / 4.0)  # /4 as in Lucent: keeps early steps away from saturation
 
     rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
-    bar = range(steps)
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(bar, desc=f"maximising {layer}", unit="step")
-    with eval_mode(model), _hooks(model, layer, detach=False, stop=True) as store:
+    bar = progress_bar(range(steps), enabled=progress, desc=f"maximising {layer}", unit="step")
+    with eval_mode(model), layers.hooks(model, layer, detach=False, stop=True) as store:
         for _ in bar:
             x = image()
             if jitter:
@@ -550,11 +406,14 @@ def maximize(
             store[layer].clear()
             try:
                 model(x)
-            except _StopForward:
+            except layers.StopForward:
                 pass
             acts = store[layer][0]
             if acts.dim() == 4:
-                scores = acts.mean((2, 3)) * v if reduce == "mean" else torch.einsum("nchw,nc->nhw", acts, v).amax((1, 2))[:, None]
+                if reduce == "mean":
+                    scores = acts.mean((2, 3)) * v
+                else:
+                    scores = torch.einsum("nchw,nc->nhw", acts, v).amax((1, 2))[:, None]
             else:
                 scores = acts * v
             objective = scores.sum() - l2 * k * ((x - 0.5) ** 2).mean()
@@ -562,189 +421,3 @@ def maximize(
             spectrum.grad = grad
             opt.step()
     return image().detach()
-
-
-# --------------------------------------------------------------------------- figures
-
-
-def _strip(images: torch.Tensor, gap: int = 2) -> np.ndarray:
-    """k images (k, C, H, W) side by side, separated by white gaps → (H, W′[, 3]) array."""
-    k, c, h, w = images.shape
-    canvas = torch.ones(c, h, k * w + (k - 1) * gap)
-    for i in range(k):
-        canvas[:, :, i * (w + gap) : i * (w + gap) + w] = images[i].detach().float().cpu()
-    arr = canvas.numpy()
-    return arr[0] if c == 1 else arr.transpose(1, 2, 0)
-
-
-def strips_figure(
-    x: torch.Tensor,
-    indices: torch.Tensor,
-    titles: Sequence[str],
-    *,
-    colors: Sequence[str] | None = None,
-    suptitle: str | None = None,
-    scale: float = 0.9,
-) -> Figure:
-    """One row per direction: its top-k images side by side, titled (lesson 04).
-
-    Like Szegedy et al.'s Figs. 1–4. One ``imshow`` per row keeps drawing fast (widgets).
-
-    Args:
-        x: images (N, C, H, W) in [0, 1].
-        indices: (R, k) image indices, e.g. from ``top_k``.
-        titles: one title per row.
-        colors: optional title colour per row.
-        suptitle: a heading over the figure.
-        scale: inches per image.
-
-    Returns:
-        The figure.
-    """
-    check_images(x, "x")
-    _check_indices(indices, x.shape[0])
-    rows, k = indices.shape
-    if len(titles) != rows:
-        raise ValueError(f"titles must have one entry per row ({rows}), got {len(titles)}")
-    fig = Figure(figsize=(scale * k + 0.2, (scale + 0.3) * rows + (0.3 if suptitle else 0)), layout="constrained")
-    axes = fig.subplots(rows, 1, squeeze=False)[:, 0]
-    for r, ax in enumerate(axes):
-        strip = _strip(x[indices[r].to(x.device)])
-        ax.imshow(strip, cmap="gray" if strip.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
-        ax.set_xticks([]), ax.set_yticks([])
-        ax.set_title(titles[r], fontsize=9, loc="left", color=(colors[r] if colors else "black"))
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=10)
-    return fig
-
-
-# --------------------------------------------------------------------------- the blind quiz
-
-
-class Quiz:
-    """The blind quiz of lesson 04: is each grid a unit's top-k or a random direction's?
-
-    The logic lives here (testable without a browser); ``panel()`` wraps it in a
-    ``widgets.Panel`` with one dropdown per grid and a "reveal" toggle.
-
-    Args:
-        x: the images (N, C, H, W) in [0, 1].
-        grids: (G, k) image indices, one row per grid (e.g. ``top_k`` rows).
-        truths: G answers, each ``"unit"`` or ``"random"``.
-        generator: seeds the shuffle, so the order is reproducible but not the input order.
-
-    Attributes:
-        guesses: the learner's answer per shown grid (``None`` = not answered yet).
-        revealed: whether the answers are shown.
-    """
-
-    ANSWERS = ("unit", "random")
-    UNANSWERED = "?"
-
-    def __init__(self, x: torch.Tensor, grids: torch.Tensor, truths: Sequence[str], *,
-                 generator: torch.Generator | None = None) -> None:
-        check_images(x, "x")
-        _check_indices(grids, x.shape[0])
-        truths = list(truths)
-        if len(truths) != grids.shape[0]:
-            raise ValueError(f"truths must have one answer per grid ({grids.shape[0]}), got {len(truths)}")
-        for t in truths:
-            check_choice("truth", t, self.ANSWERS)
-        order = torch.randperm(len(truths), generator=generator)
-        self.x = x
-        self.grids = grids[order]
-        self._truths = [truths[int(i)] for i in order]
-        self.names = [chr(ord("A") + i) if i < 26 else f"G{i}" for i in range(len(truths))]
-        self.guesses: list[str | None] = [None] * len(truths)
-        self.revealed = False
-        self._figure_state: tuple | None = None
-
-    def __len__(self) -> int:
-        return len(self._truths)
-
-    def guess(self, i: int, answer: str | None) -> None:
-        """Record the answer for grid ``i`` (0-based): ``"unit"``, ``"random"`` or ``None``/``"?"``."""
-        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(self):
-            raise ValueError(f"grid index must be in [0, {len(self) - 1}], got {i!r}")
-        if answer == self.UNANSWERED:
-            answer = None
-        if answer is not None:
-            check_choice("answer", answer, self.ANSWERS)
-        self.guesses[i] = answer
-
-    def reveal(self, show: bool = True) -> None:
-        """Show (or hide again) the answers and the score."""
-        self.revealed = bool(show)
-
-    @property
-    def answered(self) -> int:
-        """How many grids have a guess."""
-        return sum(g is not None for g in self.guesses)
-
-    @property
-    def score(self) -> int:
-        """Correct guesses so far (an unanswered grid counts as wrong)."""
-        return sum(g == t for g, t in zip(self.guesses, self._truths))
-
-    @property
-    def answers(self) -> list[str]:
-        """The true answers, in display order — only once revealed."""
-        if not self.revealed:
-            raise RuntimeError("the answers are hidden until quiz.reveal() is called")
-        return list(self._truths)
-
-    def figure(self) -> Figure:
-        """The grids, labelled A, B, …; after ``reveal`` each title gives the truth and ✓/✗."""
-        titles, colors = [], []
-        for name, g, t in zip(self.names, self.guesses, self._truths):
-            if self.revealed:
-                ok = g == t
-                titles.append(f"{name}: {t}  —  you said {g or '?'} {'✓' if ok else '✗'}")
-                colors.append("#1a7f37" if ok else "#b00020")
-            else:
-                titles.append(f"{name}: unit or random?")
-                colors.append("black")
-        return strips_figure(self.x, self.grids, titles, colors=colors, scale=0.55)
-
-    def readout(self) -> str:
-        """HTML for the panel: progress before the reveal, the score after it."""
-        n = len(self)
-        if not self.revealed:
-            return (f"Answered <b>{self.answered} of {n}</b> grids. "
-                    "Toggle <i>reveal answers</i> when you are done.")
-        chance = sum(t == "unit" for t in self._truths)  # what always answering "unit" would score
-        return (f"Score: <b>{self.score} / {n}</b> "
-                f"(always answering “unit” would score {chance} / {n}; guessing at random {n / 2:g} on average)")
-
-    def render(self, reveal: bool = False, **guesses: str) -> tuple[Figure | None, str]:
-        """``widgets.Panel`` render function: controls ``A``, ``B``, … and ``reveal``.
-
-        The figure is redrawn only when what it shows changes (the titles carry the guesses
-        only once revealed), so choosing an answer updates the readout instantly.
-        """
-        for i, name in enumerate(self.names):
-            if name in guesses:
-                self.guess(i, guesses[name])
-        self.reveal(reveal)
-        state = (self.revealed, tuple(self.guesses) if self.revealed else None)
-        fig = None
-        if state != self._figure_state:
-            fig = self.figure()
-            self._figure_state = state
-        return fig, self.readout()
-
-    def panel(self, title: str = "Blind quiz: which grids are single units?"):
-        """A ``widgets.Panel`` with one dropdown per grid and a reveal toggle."""
-        import ipywidgets as W
-
-        from . import widgets
-
-        self._figure_state = None
-        controls = {name: widgets.dropdown(f"grid {name}", [self.UNANSWERED, *self.ANSWERS], self.UNANSWERED)
-                    for name in self.names}
-        for control in controls.values():
-            control.layout.width = "13em"  # several per row
-            control.style.description_width = "4em"
-        controls["reveal"] = W.ToggleButton(value=False, description="reveal answers", icon="eye",
-                                            layout=W.Layout(width="12em"))
-        return widgets.Panel(title, controls, self.render)

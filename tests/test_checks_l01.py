@@ -59,7 +59,7 @@ def test_fgsm_check_catches_in_place_changes():
 
 
 def test_fgsm_case_needs_clipping():
-    _, x, _ = checks._l01_case(16, 0)
+    _, x, _ = checks.l01._l01_case(16, 0)
     assert float(x.min()) == 0 and float(x.max()) == 1  # black and white pixels: clipping shows
 
 

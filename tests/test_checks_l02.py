@@ -31,7 +31,7 @@ def test_transfer_rate_check_passes_the_solution(capsys):
 def test_transfer_rate_cases_tell_the_mistakes_apart():
     # the generated case must make every typical mistake give a different number
     for n, seed in ((120, 0), (300, 1)):
-        source, target, x, y, x_adv = checks._l02_pair(n, seed)
+        source, target, x, y, x_adv = checks.l02._l02_pair(n, seed)
         s_clean, t_clean, s_adv, t_adv = (_predict(m, v) for m, v in ((source, x), (target, x), (source, x_adv), (target, x_adv)))
         masks = [torch.ones_like(y, dtype=torch.bool), s_adv != y, (s_clean == y) & (s_adv != y),
                  (s_clean == y) & (t_clean == y), (s_clean == y) & (t_clean == y) & (s_adv != y)]

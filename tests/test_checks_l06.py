@@ -61,7 +61,7 @@ def test_simba_step_reference_passes(capsys):
 
 def test_simba_case_exercises_every_branch():
     # the fixed case must need +ε, −ε and "keep nothing" at least once, or the check proves little
-    model, QueryModel, x, y, masks = checks._l06_simba_case(0)
+    model, QueryModel, x, y, masks = checks.l06._l06_simba_case(0)
     api = QueryModel(model, output="probs")
     p, x_adv, outcomes = float(api(x)[0, y]), x.clone(), []
     for mask in masks:

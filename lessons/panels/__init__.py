@@ -1,0 +1,15 @@
+"""The course's live panels, one module per lesson, built the same way in every notebook.
+
+Introduced in lesson 00. A notebook writes ``from lessons import panels`` and shows
+``panels.<name>(...)``: each function returns a ``widgets.Panel`` (or an object that displays
+as one) whose rendering logic is plain Python, so tests drive it without a browser by setting
+``panel.controls[name].value`` and reading ``panel.readout.value`` or ``panel.error``.
+
+Lesson modules compute; ``viz`` draws; the panels here only connect controls to both.
+"""
+
+from .l03 import LiveEvolution, evolution
+from .l04 import Quiz, quiz
+from .l06 import knowledge
+
+__all__ = ["evolution", "LiveEvolution", "quiz", "Quiz", "knowledge"]
