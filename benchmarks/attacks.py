@@ -82,12 +82,7 @@ def bench_pgd(name: str, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps:
 
 
 def _table1_models() -> dict:
-    mnist = data.load_mnist()
-    out = {key: models.pretrained(key, device="cpu", progress=False) for key in TABLE1}
-    # AE400-10 has a two-stage recipe, cached exactly as notebook 01 caches it.
-    out["ae400-10"] = models.cached("ae400-10", models.autoencoder_softmax, device="cpu", version="1",
-                                    fit=lambda m: m.fit(mnist.x_train, mnist.y_train, progress=False))
-    return out
+    return {key: models.pretrained(key, device="cpu", progress=False) for key in (*TABLE1, "ae400-10")}
 
 
 def bench_table1(n: int, *, progress: bool) -> float:

@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from lessons import attacks, blackbox, classic, data, models, utils
+from lessons import attacks, blackbox, classic, data, models, queries, utils
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, sizes in [("SimBA, blocks 7/4/2/1", (7, 4, 2, 1)), ("SimBA, pixels", (1,))]:
         api = blackbox.QueryModel(cnn, output="probs")
         start = time.perf_counter()
-        res = blackbox.simba(api, x, y, args.eps, max_queries=args.max_queries, sizes=sizes,
+        res = queries.simba(api, x, y, args.eps, max_queries=args.max_queries, sizes=sizes,
                              generator=torch.Generator().manual_seed(0))
         seconds = time.perf_counter() - start
         ok = res.success

@@ -74,7 +74,7 @@ class TreeMemory:
             self.peak = max(self.peak, self._sample())
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "TreeMemory":
+    def __enter__(self) -> TreeMemory:
         self._thread.start()
         return self
 
@@ -160,11 +160,13 @@ def main(argv: list[str] | None = None) -> int:
         for p in paths:
             r = run_notebook(p, tmp.name, args.timeout)
             results[p.stem]["cold"] = r
-            print(f"  cold {p.stem}: {r['seconds']:.1f} s, peak {r['peak_mb']:.0f} MiB" + (f"  ERROR {r['error']}" if r["error"] else ""), flush=True)
+            error = f"  ERROR {r['error']}" if r["error"] else ""
+            print(f"  cold {p.stem}: {r['seconds']:.1f} s, peak {r['peak_mb']:.0f} MiB{error}", flush=True)
     for p in paths:
         r = run_notebook(p, warm_cache, args.timeout)
         results[p.stem]["warm"] = r
-        print(f"  warm {p.stem}: {r['seconds']:.1f} s, peak {r['peak_mb']:.0f} MiB" + (f"  ERROR {r['error']}" if r["error"] else ""), flush=True)
+        error = f"  ERROR {r['error']}" if r["error"] else ""
+        print(f"  warm {p.stem}: {r['seconds']:.1f} s, peak {r['peak_mb']:.0f} MiB{error}", flush=True)
     if tmp is not None:
         tmp.cleanup()
 

@@ -115,7 +115,7 @@ def replicates(x: torch.Tensor, y: torch.Tensor, n: int) -> None:
     """Section 5: units minus random directions, label purity at k = 8, per retrained network."""
     print(f"5. unit − random label purity (k = 8, 2,000 random directions) on {n + 3} networks")
     settings = [("fc1", "mean"), ("conv2", "mean"), ("conv2", "max")]
-    print(f"  {'network':<22}" + "".join(f"{l + ' (' + r + ')':>24}" for l, r in settings))
+    print(f"  {'network':<22}" + "".join(f"{layer + ' (' + r + ')':>24}" for layer, r in settings))
     nets = [("pretrained('cnn')", lambda: models.pretrained("cnn", device="cpu", progress=False))]
     nets += [(f"replicate_cnn({s})", lambda s=s: D.replicate_cnn(s, device="cpu", progress=False)) for s in range(1, n + 3)]
     gaps: dict = {key: [] for key in settings}

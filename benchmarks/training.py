@@ -19,12 +19,13 @@ be rescaled: on an idle 2-core machine it takes about 4–9 s (DESIGN.md).
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 
 import torch
 
-from lessons import attacks, data, models, training
+from lessons import attacks, data, evaluation, models, recipes
 
 
 def _reference(threads: int) -> tuple[float, float]:
@@ -39,7 +40,7 @@ def _reference(threads: int) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--methods", nargs="+", default=list(training.RECIPES), choices=list(training.RECIPES))
+    parser.add_argument("--methods", nargs="+", default=list(recipes.RECIPES), choices=list(recipes.RECIPES))
     parser.add_argument("--cached", action="store_true", help="evaluate the cached models instead of retraining")
     parser.add_argument("--restart-n", type=int, default=200, help="test digits for the PGD-with-restarts column")
     parser.add_argument("--restarts", type=int, default=5)
@@ -49,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     mnist = data.load_mnist()
     test = (mnist.x_test, mnist.y_test)
     sub = (mnist.x_test[: args.restart_n], mnist.y_test[: args.restart_n])
-    columns = {"FGSM": training.fgsm_attack(0.3), "PGD-40": training.pgd_attack(0.3, steps=40, alpha=0.01)}
-    restarts = {"restarts": training.pgd_attack(0.3, steps=40, alpha=0.01, restarts=args.restarts)}
+
+    def pgd40():  # fresh random starts from seed 0 for each model, as notebook 05 draws them
+        return functools.partial(attacks.pgd, eps=0.3, steps=40, alpha=0.01, generator=torch.Generator().manual_seed(0))
 
     ref_wall, ref_cpu = _reference(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s); reference PGD-40 on 1,000 digits: "
@@ -61,21 +63,24 @@ def main(argv: list[str] | None = None) -> int:
     total_wall = total_cpu = 0.0
     for name in args.methods:
         if args.cached:
-            model = training.robust_model(name, device="cpu", progress=not args.no_progress)
+            model = recipes.robust_model(name, device="cpu", progress=not args.no_progress)
             info = model.cache_info
         else:
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(0)  # the same initial weights as models.cached uses
-                model = models.lenet(width=training.RECIPES[name].get("width", 1))
-            info = training.fit_recipe(name, model, progress=not args.no_progress)
+                torch.manual_seed(0)  # the same initial weights as cache.cached uses
+                model = models.lenet(width=recipes.RECIPES[name].get("width", 1))
+            info = recipes.fit_recipe(name, model, progress=not args.no_progress)
         total_wall += info["train_seconds"]
         total_cpu += info["cpu_seconds"]
         start = time.perf_counter()
-        row = training.evaluate(model, test, columns, generator=torch.Generator().manual_seed(0))
-        row["restarts"] = training.evaluate(model, sub, restarts, generator=torch.Generator().manual_seed(0))["restarts"]
+        row = {"clean": evaluation.robust_accuracy(model, test, lambda m, x, y: x),
+               "FGSM": evaluation.robust_accuracy(model, test, functools.partial(attacks.fgsm, eps=0.3)),
+               "PGD-40": evaluation.robust_accuracy(model, test, pgd40()),
+               "restarts": evaluation.robust_accuracy(model, sub, pgd40(), restarts=args.restarts)}
         eval_s = time.perf_counter() - start
         results[name] = (row, info)
-        rows.append(f"{name:<10} {info['train_seconds']:>9.1f}s {info['cpu_seconds']:>8.1f}s {info['best_epoch'] + 1:>3}/{info['epochs']:<2}  "
+        epoch = f"{info['best_epoch'] + 1:>3}/{info['epochs']:<2}"
+        rows.append(f"{name:<10} {info['train_seconds']:>9.1f}s {info['cpu_seconds']:>8.1f}s {epoch}  "
                     f"{row['clean']:>6.1%} {row['FGSM']:>6.1%} {row['PGD-40']:>6.1%}  {row['restarts']:>20.1%}  {eval_s:>6.1f}")
         if info.get("catastrophic_epoch") is not None:
             rows[-1] += f"  (catastrophic overfitting in epoch {info['catastrophic_epoch'] + 1})"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import tempfile
 import time
@@ -32,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    from lessons import attacks, data, models, transfer
+    from lessons import attacks, data, models, noise, transfer
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), load average {os.getloadavg()[0]:.1f}")
     results: list = []
@@ -53,20 +54,20 @@ def main() -> None:
     with timed("boundary_walk, 6 pretrained models × 300 digits", results):
         transfer.craft(nets, x, y, transfer.boundary_walk, progress=False)
     with timed("PGD-L2 (10 steps), 6 models × 300 digits", results):
-        transfer.craft(nets, x, y, attacks.pgd, attack_kwargs=dict(eps=0.062 * 28, norm="l2", steps=10,
+        transfer.craft(nets, x, y, functools.partial(attacks.pgd, eps=0.062 * 28, norm="l2", steps=10,
                                                                     generator=torch.Generator().manual_seed(0)),
                        progress=False)
     with timed("boundary_walk, 3 half models × 300 digits", results):
         walk = transfer.craft(halves, x, y, transfer.boundary_walk, progress=False)
     with timed("evaluate 3 sets + 3 magnified + 3 noise on 3 models", results):
         sets = dict(walk)
-        sets.update({f"{n} x": transfer.rescale_perturbation(x, a, 0.1) for n, a in walk.items()})
-        sets.update({f"{n} n": transfer.matched_noise(x, a, generator=torch.Generator().manual_seed(0)) for n, a in walk.items()})
-        transfer.evaluate(sets, halves, x, y)
+        sets.update({f"{n} x": noise.rescale_perturbation(x, a, 0.1) for n, a in walk.items()})
+        sets.update({f"{n} n": noise.matched_noise(x, a, generator=torch.Generator().manual_seed(0)) for n, a in walk.items()})
+        transfer.error_matrix(sets, halves, x, y)
     if hasattr(attacks, "lbfgs"):
         sources = {"fc100": nets["fc100"], "fc200": nets["fc200"], "p1-fc100": halves["p1-fc100"]}
         with timed("attacks.lbfgs, 3 sources × 100 digits", results):
-            transfer.craft(sources, x[:100], y[:100], attacks.lbfgs, attack_kwargs={"progress": False}, progress=False)
+            transfer.craft(sources, x[:100], y[:100], functools.partial(attacks.lbfgs, progress=False), progress=False)
     with timed("one widget render (FGSM on the CNN, 200 digits)", results):
         xa = attacks.fgsm(nets["cnn"], mnist.x_test[300:500], mnist.y_test[300:500], 0.1)
         transfer.transfer_report(nets["fc100"], nets["cnn"], mnist.x_test[300:500], mnist.y_test[300:500], xa)

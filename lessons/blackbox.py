@@ -1,4 +1,4 @@
-"""Attacks without the model: a query-only API, substitute models and a score-based attack.
+"""Attacks without the model: a query-only API, and substitute models trained through it.
 
 Introduced in lesson 06. "But the attacker does not have the model" is the usual reply to
 adversarial examples. The spammer who can only send e-mails and see which ones get through
@@ -9,8 +9,8 @@ Two ways to attack through it:
 - **substitute transfer** (Papernot et al. 2017): spend the query budget on labels for
   images you own, train your own *substitute* on them, attack the substitute with white-box
   PGD and send the result — adversarial examples transfer (lesson 02);
-- **a score-based query attack** (SimBA, Guo et al. 2019, in an L∞ form): change one block
-  of pixels at a time by ±ε and keep the change whenever the true class's score drops.
+- **a query attack** (``lessons.queries``): change the image step by step, keeping what the
+  answers say helps.
 
 The closed-form attacks on logistic regression and decision trees live in ``lessons.classic``.
 """
@@ -20,28 +20,23 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import attacks, cache, classic
+from . import cache, classic
 from .data import load_mnist
 from .models import MNIST_MEAN, MNIST_STD, Normalize, predict, pretrained, train
 from .utils import (
-    check_bool,
     check_choice,
-    check_generator,
     check_images,
-    check_in_range,
     check_labels,
     check_positive_int,
     eval_mode,
     model_device,
 )
-from .utils import progress as progress_bar
 
 __all__ = [
     "QueryBudgetExceeded",
@@ -49,15 +44,9 @@ __all__ = [
     "substitute_net",
     "train_substitute",
     "transfer_success",
-    "block_directions",
-    "simba",
-    "SimBAResult",
     "cached_substitute",
     "CACHED_MODELS",
     "OUTPUTS",
-    "KINDS",
-    "KNOWLEDGE",
-    "attack_with_knowledge",
 ]
 
 OUTPUTS = ("label", "probs")
@@ -258,156 +247,6 @@ def transfer_success(oracle: QueryModel, x_adv: torch.Tensor, y: torch.Tensor) -
     return _answers_to_labels(oracle(x_adv)).cpu() != y.cpu()
 
 
-# --------------------------------------------------------------------------- SimBA
-
-
-def block_directions(shape: tuple[int, int, int] = (1, 28, 28), sizes: tuple[int, ...] = (7, 4, 2), *,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
-    """Square blocks of pixels, coarse to fine, as boolean masks (M, C, H, W) (lesson 06).
-
-    Each scale tiles the image with ``size``×``size`` blocks (all channels together), in a
-    random order within the scale. Coarse blocks first: a low-frequency change moves a
-    classifier's score far more per query than a single pixel does (SimBA's DCT basis
-    makes the same point). ``sizes=(1,)`` gives plain pixel directions.
-    """
-    if not sizes or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
-        raise ValueError(f"sizes must be a non-empty tuple of positive block sizes, got {sizes!r}")
-    c, h, w = shape
-    masks = []
-    for size in sizes:
-        tiles = []
-        for top in range(0, h, size):
-            for left in range(0, w, size):
-                m = torch.zeros(shape, dtype=torch.bool)
-                m[:, top : top + size, left : left + size] = True
-                tiles.append(m)
-        order = torch.randperm(len(tiles), generator=generator)
-        masks += [tiles[i] for i in order]
-    return torch.stack(masks)
-
-
-class SimBAResult(NamedTuple):
-    """What a query attack returns: the images, what they cost, and whether they worked.
-
-    Attributes:
-        x_adv: adversarial images (N, C, H, W) in [0, 1], within ε of ``x`` (L∞).
-        queries: (N,) int64, queries spent on each image, the first one included.
-        success: (N,) bool, the oracle's top label differs from ``y``.
-    """
-
-    x_adv: torch.Tensor
-    queries: torch.Tensor
-    success: torch.Tensor
-
-
-def simba(
-    oracle: QueryModel,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    eps: float,
-    *,
-    max_queries: int = 1000,
-    sizes: tuple[int, ...] = (7, 4, 2, 1),
-    generator: torch.Generator | None = None,
-    progress: bool = False,
-) -> SimBAResult:
-    """Simple Black-box Attack, L∞ form: flip blocks of pixels by ±ε while the true score drops.
-
-    Paper: Guo, Gardner, You, Wilson & Weinberger, *Simple Black-box Adversarial Attacks*,
-    ICML 2019 (arXiv 1905.07121). SimBA adds ±ε·q along one basis direction q at a time and
-    keeps the step if the true class's probability falls. Here q is a block of pixels
-    (``block_directions``, coarse to fine) and a step *sets* the block's perturbation to +ε,
-    else −ε, so the result stays in the L∞ ball without projection (the sign vectors
-    are where a locally linear model is easiest to fool, as in Moon et al.'s parsimonious
-    attack, ICML 2019). A candidate that the [0, 1] box makes identical to the current image
-    (a black pixel pushed darker) is skipped without a query. Distance: L∞.
-
-    Every query goes through ``oracle``, which must answer with probabilities
-    (``output="probs"``); the attack never sees the model.
-
-    Args:
-        oracle: the target behind its API, ``output="probs"``.
-        x: images (N, C, H, W), float in [0, 1].
-        y: true labels (N,) int64.
-        eps: L∞ budget in [0, 1].
-        max_queries: most queries per image, the first (the clean image's scores) included.
-        sizes: block sizes, coarse to fine (see ``block_directions``).
-        generator: CPU ``torch.Generator`` for the order of the blocks.
-        progress: show a ``tqdm`` bar over the directions.
-
-    Returns:
-        ``SimBAResult(x_adv, queries, success)``. An image misclassified from the start costs
-        1 query and is returned unchanged. If the oracle's budget cannot answer the next
-        batch, the attack stops there and returns what it has (it never raises
-        ``QueryBudgetExceeded`` itself).
-
-    Example:
-        >>> api = blackbox.QueryModel(cnn, output="probs")
-        >>> res = blackbox.simba(api, x, y, eps=0.25, max_queries=500)
-        >>> res.success.float().mean(), res.queries[res.success].median()
-    """
-    if not isinstance(oracle, QueryModel):
-        raise TypeError(f"oracle must be a QueryModel, got {type(oracle).__name__}")
-    if oracle.output != "probs":
-        raise ValueError("simba needs class scores: wrap the model with QueryModel(model, output='probs')")
-    check_images(x, "x")
-    y = check_labels(y, x.shape[0], "y").to(x.device)
-    eps = check_in_range("eps", eps, 0.0, 1.0)
-    max_queries = check_positive_int("max_queries", max_queries)
-    generator = check_generator(generator)
-    check_bool("progress", progress)
-
-    n = x.shape[0]
-    x0 = x.detach().clone()
-    delta = torch.zeros_like(x0)
-    queries = torch.zeros(n, dtype=torch.int64)
-    success = torch.zeros(n, dtype=torch.bool)
-    rows = torch.arange(n, device=x.device)
-
-    def ask(idx: torch.Tensor, images: torch.Tensor) -> torch.Tensor | None:
-        if oracle.remaining is not None and oracle.remaining < len(idx):
-            return None  # the budget cannot answer this batch: stop, keep what we have
-        queries[idx.cpu()] += 1
-        return oracle(images)
-
-    probs = ask(rows, x0)
-    if probs is None:
-        return SimBAResult(x0, queries, success)
-    p_true = probs[rows, y]
-    success = (probs.argmax(1) != y).cpu()
-    masks = block_directions(tuple(x.shape[1:]), sizes, generator=generator).to(x.device)
-    masks = progress_bar(masks, enabled=progress, desc="SimBA", unit="direction")
-    stopped = False
-    for mask in masks:
-        tried = torch.zeros(n, dtype=torch.bool, device=x.device)  # improved on this direction
-        for sign in (1.0, -1.0):
-            active = (~success).to(x.device) & (queries.to(x.device) < max_queries) & ~tried
-            idx = active.nonzero().flatten()
-            if len(idx) == 0:
-                continue
-            cand_delta = torch.where(mask, sign * eps, delta[idx])
-            current = (x0[idx] + delta[idx]).clamp(0, 1)
-            cand = (x0[idx] + cand_delta).clamp(0, 1)
-            moved = (cand != current).flatten(1).any(1)  # skip steps the box cancels
-            idx, cand, cand_delta = idx[moved], cand[moved], cand_delta[moved]
-            if len(idx) == 0:
-                continue
-            answer = ask(idx, cand)
-            if answer is None:
-                stopped = True
-                break
-            p_cand = answer[torch.arange(len(idx), device=x.device), y[idx]]
-            better = p_cand < p_true[idx]
-            keep = idx[better]
-            delta[keep] = cand_delta[better]
-            p_true[keep] = p_cand[better]
-            tried[keep] = True
-            success[keep.cpu()] = (answer[better].argmax(1) != y[keep]).cpu()
-        if stopped or bool((success | (queries >= max_queries)).all()):
-            break
-    return SimBAResult((x0 + delta).clamp(0, 1), queries, success)
-
-
 # --------------------------------------------------------------------------- cached substitutes
 
 
@@ -443,72 +282,3 @@ CACHED_MODELS = {
     f"substitute-{target}-q1000": (lambda target=target: cached_substitute(target, 1000, progress=False))
     for target in ("cnn", "linear", "tree")
 }
-
-
-# --------------------------------------------------------------------------- every attacker against every model
-
-KINDS = ("linear", "tree", "cnn")
-KNOWLEDGE = ("white-box", "substitute", "queries")
-
-
-def attack_with_knowledge(
-    kind: str,
-    knowledge: str,
-    model,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    eps: float,
-    *,
-    substitute: nn.Module | None = None,
-    max_queries: int = 300,
-    pgd_steps: int = 20,
-    generator: torch.Generator | None = None,
-) -> SimBAResult:
-    """Attack one model kind with one level of attacker's knowledge, at L∞ budget ε (lesson 06).
-
-    - ``"white-box"``: the attacker has the model: ``classic.linear_attack`` (closed form) for
-      ``"linear"``, ``classic.tree_attack`` within ε for ``"tree"``, PGD for ``"cnn"``;
-    - ``"substitute"``: PGD on ``substitute`` (trained beforehand on label queries), then
-      one query per image to see whether it transferred;
-    - ``"queries"``: ``simba`` through a score API, at most ``max_queries`` per image.
-
-    Args:
-        kind: ``"linear"``, ``"tree"`` or ``"cnn"``: which attack white-box knowledge allows.
-        knowledge: ``"white-box"``, ``"substitute"`` or ``"queries"``.
-        model: the target (torch model or fitted scikit-learn classifier).
-        x, y: images (N, C, H, W) in [0, 1] and true labels (N,).
-        eps: L∞ budget in [0, 1].
-        substitute: the attacker's own model, needed for ``"substitute"``.
-        max_queries: per-image query limit for ``"queries"``.
-        pgd_steps: PGD steps (step size ε/8) for the white-box CNN and the substitute.
-        generator: seeds PGD's random start and SimBA's block order.
-
-    Returns:
-        ``SimBAResult(x_adv, queries, success)``; ``queries`` counts the queries made *per
-        image* (0 for white-box; 1 for substitute, whose training labels are a shared cost);
-        ``success``: the target's label differs from ``y``.
-    """
-    check_choice("kind", kind, KINDS)
-    check_choice("knowledge", knowledge, KNOWLEDGE)
-    check_images(x, "x")
-    y = check_labels(y, x.shape[0], "y")
-    eps = check_in_range("eps", eps, 0.0, 1.0)
-    pgd_steps = check_positive_int("pgd_steps", pgd_steps)
-    n = x.shape[0]
-    if knowledge == "queries":
-        return simba(QueryModel(model, output="probs"), x, y, eps, max_queries=max_queries, generator=generator)
-    if knowledge == "white-box":
-        if kind == "linear":
-            x_adv = classic.linear_attack(model, x, y, eps)
-        elif kind == "tree":
-            x_adv = classic.tree_attack(model, x, y, eps)
-        else:
-            x_adv = attacks.pgd(model, x, y, eps, steps=pgd_steps, alpha=eps / 8, generator=generator)
-        queries = torch.zeros(n, dtype=torch.int64)
-    else:
-        if not isinstance(substitute, nn.Module):
-            raise TypeError("knowledge='substitute' needs the attacker's trained substitute model (substitute=...)")
-        x_adv = attacks.pgd(substitute, x, y, eps, steps=pgd_steps, alpha=eps / 8, generator=generator)
-        queries = torch.ones(n, dtype=torch.int64)
-    success = classic.predict_labels(model, x_adv).cpu() != y.cpu()
-    return SimBAResult(x_adv, queries, success)

@@ -32,19 +32,23 @@ def names(model: nn.Module) -> tuple[str, ...]:
 
 
 def resolve(model: nn.Module, layers: str | Sequence[str]) -> list[tuple[str, nn.Module]]:
-    names = [layers] if isinstance(layers, str) else list(layers)
-    if not names or not all(isinstance(n, str) for n in names):
+    """``(name, module)`` for a layer name or a list of them; an unknown name lists the valid ones."""
+    if isinstance(layers, str):
+        wanted = [layers]
+    elif isinstance(layers, (list, tuple)) and layers and all(isinstance(n, str) for n in layers):
+        wanted = list(layers)
+    else:
         raise TypeError(f"layers must be a layer name or a non-empty list of names, got {layers!r}")
     modules = dict(model.named_modules())
     valid = names(model)
     found = []
-    for name in names:
+    for name in wanted:
         if name not in modules or not name:
             close = difflib.get_close_matches(str(name), valid, n=3)
             hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
             listed = ", ".join(valid[:_MAX_LISTED])
             if len(valid) > _MAX_LISTED:
-                listed += f", ... ({len(valid)} in all: see directions.names(model))"
+                listed += f", ... ({len(valid)} in all: see layers.names(model))"
             raise ValueError(f"layer must be one of the model's layer names: {listed}; got {name!r}.{hint}")
         found.append((name, modules[name]))
     return found

@@ -456,7 +456,7 @@ def adversarial_train(
 
 
 def _warn_catastrophic(history: dict, method: str, select: str) -> None:
-    e = history["catastrophic_epoch"]
+    e = history["catastrophic_epoch"]  # 0-based
     warnings.warn(
         f"catastrophic overfitting in epoch {e + 1} of {method} training: on the held-out digits PGD accuracy "
         f"was {history['val_pgd'][e]:.0%} while FGSM accuracy was {history['val_fgsm'][e]:.0%} — the model "

@@ -154,9 +154,6 @@ CACHED_MODELS: dict[str, Callable[[], nn.Module]] = {
 }
 
 
-# --------------------------------------------------------------------------- argument checks
-
-
 def _check_models(models: object, what: str) -> dict[str, nn.Module]:
     if not isinstance(models, Mapping):
         raise TypeError(f"{what} must be a dict of name -> model, got {type(models).__name__}")
@@ -168,10 +165,6 @@ def _check_models(models: object, what: str) -> dict[str, nn.Module]:
         if not isinstance(model, nn.Module):
             raise TypeError(f"{what}[{name!r}] must be a torch.nn.Module, got {type(model).__name__}")
     return dict(models)
-
-
-
-# --------------------------------------------------------------------------- distortion
 
 
 # --------------------------------------------------------------------------- examples just across the boundary

@@ -22,7 +22,7 @@ from .utils import check_images, check_in_range, check_positive_int
 
 __all__ = [
     "triptych", "image_grid", "confidence_bars", "to_numpy_image", "figure_png", "paper_table", "transfer_heatmap",
-    "evolution_figure", "strips_figure", "attacked_digits",
+    "attack_summary", "evolution_figure", "strips_figure", "attacked_digits",
 ]
 
 
@@ -154,6 +154,29 @@ def confidence_bars(
     ax.set_xlabel("confidence (%)")
     if title:
         ax.set_title(title, fontsize=10)
+    return fig
+
+
+def attack_summary(x0: torch.Tensor, x1: torch.Tensor, p0: torch.Tensor, p1: torch.Tensor, *,
+                   names: Sequence[str] | None = None, magnify: float = 10.0) -> Figure:
+    """One image before and after an attack: original / magnified difference / adversarial, and
+    the top-5 classes before and after (lesson 01's panel).
+
+    Args:
+        x0, x1: the image and its adversarial version, (1, C, H, W) in [0, 1].
+        p0, p1: class probabilities (K,) before and after.
+        names: class names (default: indices).
+        magnify: the difference is drawn as 0.5 + magnify·(x1 − x0).
+    """
+    check_images(x0, "x0")
+    check_images(x1, "x1")
+    fig = Figure(figsize=(11, 2.6), layout="constrained")
+    axes = fig.subplots(1, 5, gridspec_kw={"width_ratios": [1, 1, 1, 1.3, 1.3]})
+    for ax, img, title in zip(axes, [x0, (0.5 + magnify * (x1 - x0)).clamp(0, 1), x1],
+                              ["original", f"difference ×{magnify:g}", "adversarial"]):
+        _show(ax, img[0].cpu(), title)
+    confidence_bars(p0, labels=names, ax=axes[3], title="before")
+    confidence_bars(p1, labels=names, ax=axes[4], title="after")
     return fig
 
 

@@ -12,7 +12,8 @@ from lessons import attacks, models
 ATTACKS = {
     "fgsm": lambda m, x, y, eps, **kw: attacks.fgsm(m, x, y, eps, **kw),
     "pgd-linf": lambda m, x, y, eps, **kw: attacks.pgd(m, x, y, eps, steps=5, generator=torch.Generator().manual_seed(0), **kw),
-    "pgd-l2": lambda m, x, y, eps, **kw: attacks.pgd(m, x, y, eps * 10, steps=5, norm="l2", generator=torch.Generator().manual_seed(0), **kw),
+    "pgd-l2": lambda m, x, y, eps, **kw: attacks.pgd(m, x, y, eps * 10, steps=5, norm="l2",
+                                                     generator=torch.Generator().manual_seed(0), **kw),
 }
 
 

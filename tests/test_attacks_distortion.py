@@ -237,7 +237,7 @@ def test_model_and_inputs_are_left_untouched(tiny_cnn, digits, name):
     [
         (lambda m, x, y: attacks.lbfgs(m, x, y, c=-1.0), ValueError, "c must be"),
         (lambda m, x, y: attacks.lbfgs(m, x, y, search_steps=0), ValueError, "search_steps"),
-        (lambda m, x, y: attacks.lbfgs(m, x, y, max_iter=1.5), ValueError, "max_iter"),
+        (lambda m, x, y: attacks.lbfgs(m, x, y, max_iter=1.5), TypeError, "max_iter"),
         (lambda m, x, y: attacks.lbfgs(m, x, y, solver="adam"), ValueError, "solver"),
         (lambda m, x, y: attacks.lbfgs(m, x * 255, y), ValueError, r"\[0, 1\]"),
         (lambda m, x, y: attacks.lbfgs(m, x, y[:-1]), ValueError, "shape"),

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lessons import attacks, blackbox, classic, models
+from lessons import attacks, blackbox, classic, models, panels, queries
 
 
 @pytest.fixture(scope="module")
@@ -297,19 +297,19 @@ def test_transfer_success_counts_queries(tiny_cnn, digits):
 
 
 def test_block_directions_tile_each_scale_once():
-    masks = blackbox.block_directions((1, 28, 28), (7, 4), generator=torch.Generator().manual_seed(0))
+    masks = queries.block_directions((1, 28, 28), (7, 4), generator=torch.Generator().manual_seed(0))
     assert masks.shape == (16 + 49, 1, 28, 28) and masks.dtype == torch.bool
     assert torch.equal(masks[:16].sum(0), torch.ones(1, 28, 28, dtype=torch.long))
     assert torch.equal(masks[16:].sum(0), torch.ones(1, 28, 28, dtype=torch.long))
     assert int(masks[0].sum()) == 49
     with pytest.raises(ValueError, match="sizes"):
-        blackbox.block_directions(sizes=(0,))
+        queries.block_directions(sizes=(0,))
 
 
 def test_simba_fools_the_cnn_within_eps_and_counts_its_queries(cnn, digits):
     x, y = digits[0][:8], digits[1][:8]
     api = blackbox.QueryModel(cnn, output="probs")
-    res = blackbox.simba(api, x, y, 0.25, max_queries=100, generator=torch.Generator().manual_seed(0))
+    res = queries.simba(api, x, y, 0.25, max_queries=100, generator=torch.Generator().manual_seed(0))
     assert int(res.queries.sum()) == api.queries  # every query is accounted to one image
     assert int(res.queries.max()) <= 100 and int(res.queries.min()) >= 1
     assert float((res.x_adv - x).abs().max()) <= 0.25 + 1e-6
@@ -321,7 +321,7 @@ def test_simba_fools_the_cnn_within_eps_and_counts_its_queries(cnn, digits):
 
 def test_simba_lowers_the_true_score_and_never_raises_it(tiny_cnn, digits):
     x, y = digits[0][:6], digits[1][:6]
-    res = blackbox.simba(blackbox.QueryModel(tiny_cnn, output="probs"), x, y, 0.1, max_queries=30,
+    res = queries.simba(blackbox.QueryModel(tiny_cnn, output="probs"), x, y, 0.1, max_queries=30,
                          generator=torch.Generator().manual_seed(1))
     p0 = models.predict(tiny_cnn, x).gather(1, y[:, None])
     p1 = models.predict(tiny_cnn, res.x_adv).gather(1, y[:, None])
@@ -331,7 +331,7 @@ def test_simba_lowers_the_true_score_and_never_raises_it(tiny_cnn, digits):
 def test_simba_stops_at_the_oracle_budget_without_raising(cnn, digits):
     x, y = digits[0][:8], digits[1][:8]
     api = blackbox.QueryModel(cnn, output="probs", budget=30)
-    res = blackbox.simba(api, x, y, 0.05, max_queries=1000, generator=torch.Generator().manual_seed(0))
+    res = queries.simba(api, x, y, 0.05, max_queries=1000, generator=torch.Generator().manual_seed(0))
     assert api.queries <= 30 and int(res.queries.sum()) == api.queries
     assert float((res.x_adv - x).abs().max()) <= 0.05 + 1e-6
 
@@ -339,9 +339,9 @@ def test_simba_stops_at_the_oracle_budget_without_raising(cnn, digits):
 def test_simba_needs_scores_and_a_query_model(cnn, digits):
     x, y = digits
     with pytest.raises(ValueError, match="output='probs'"):
-        blackbox.simba(blackbox.QueryModel(cnn, output="label"), x, y, 0.1)
+        queries.simba(blackbox.QueryModel(cnn, output="label"), x, y, 0.1)
     with pytest.raises(TypeError, match="QueryModel"):
-        blackbox.simba(cnn, x, y, 0.1)
+        queries.simba(cnn, x, y, 0.1)
 
 
 # --------------------------------------------------------------------------- the panel
@@ -352,12 +352,12 @@ def test_knowledge_panel_renders_every_combination(tree, digits):
     torch.manual_seed(0)
     # cheap stand-ins: the panel's logic, not the models, is under test here
     targets = {"linear": models.softmax_regression().eval(), "tree": tree, "cnn": models.mlp((16,)).eval()}
-    subs = {k: models.softmax_regression().eval() for k in blackbox.KINDS}
-    panel = blackbox.knowledge_panel(targets, subs, x, y, eps=0.2, max_queries=8, pgd_steps=2, n_show=3)
+    subs = {k: models.softmax_regression().eval() for k in queries.KINDS}
+    panel = panels.knowledge(targets, subs, x, y, eps=0.2, max_queries=8, pgd_steps=2, n_show=3)
     assert panel.error is None and "%" in panel.readout.value
     seen = set()
-    for kind in blackbox.KINDS:
-        for knowledge in blackbox.KNOWLEDGE:
+    for kind in queries.KINDS:
+        for knowledge in queries.KNOWLEDGE:
             panel.controls["kind"].value = kind
             panel.controls["knowledge"].value = knowledge
             panel.update()
@@ -366,7 +366,7 @@ def test_knowledge_panel_renders_every_combination(tree, digits):
             seen.add(panel.readout.value)
     assert len(seen) == 9
     with pytest.raises(ValueError, match="missing"):
-        blackbox.knowledge_panel({"cnn": targets["cnn"]}, subs, x, y)
+        panels.knowledge({"cnn": targets["cnn"]}, subs, x, y)
 
 
 def test_cached_models_are_declared_for_warm():

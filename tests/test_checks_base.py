@@ -93,4 +93,3 @@ def test_require_number_accepts_what_learners_type():
     assert checks.require_number(float("inf"), "eps") == float("inf")
     with pytest.raises(ExerciseError, match="eps should be a number, but it is a list"):
         checks.require_number([0.1, 0.2], "eps")
-    assert checks._as_number is checks.require_number  # older name, still used by lesson checks

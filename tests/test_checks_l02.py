@@ -7,7 +7,6 @@ import torch
 
 from lessons import checks, models
 
-
 # --------------------------------------------------------------------------- my_transfer_rate
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lessons import checks, fooling
+from lessons import checks, encodings
 
 
 @pytest.fixture(autouse=True)
@@ -98,7 +98,7 @@ def fool(query, target, budget, generator):
     best = torch.rand((1, 1, 28, 28), generator=generator)
     best_p, used = float(query(best)[0, target]), 1
     while used + 32 <= budget and best_p < 0.999:
-        children = fooling.mutate_direct(best.repeat(32, 1, 1, 1), rate=0.3, generator=generator)
+        children = encodings.mutate_direct(best.repeat(32, 1, 1, 1), rate=0.3, generator=generator)
         p = query(children)[:, target]
         used += 32
         if float(p.max()) > best_p:

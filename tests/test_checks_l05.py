@@ -4,8 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lessons import attacks, checks, models
-
+from lessons import attacks, checks, evaluation, models
 
 # --------------------------------------------------------------------------- PGD training step
 
@@ -67,11 +66,10 @@ def test_pgd_step_not_written_yet():
 
 
 def test_breaking_eps_accepts_the_first_grid_value_below_half_only(cnn, mnist):
-    from lessons import training
 
     data = (mnist.x_test[:40], mnist.y_test[:40])
     grid = [0.0, 0.05, 0.1, 0.15, 0.2, 0.3]
-    curve = training.robustness_curve(cnn, data, grid, steps=10, generator=torch.Generator().manual_seed(0))
+    curve = evaluation.robustness_curve(cnn, data, grid, steps=10, generator=torch.Generator().manual_seed(0))
     first = next(i for i, a in enumerate(curve) if a < 0.5)
     assert 0 < first < len(grid) - 1, curve  # the case must have a break inside the grid
     checks.check_breaking_eps(grid[first], cnn, data, grid, steps=10, tol=0.0)

@@ -6,7 +6,6 @@ import torch
 from lessons import checks
 from lessons.checks import ExerciseError
 
-
 # ---- exercise 1: the closed-form attack on binary logistic regression
 
 def reference_linear_attack(w, b, x, y, eps):

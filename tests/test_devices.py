@@ -36,7 +36,8 @@ from lessons import attacks, models, utils
 CUDA = torch.cuda.is_available()
 MPS = utils._mps_available()
 DEVICES = [
-    pytest.param("cuda", marks=pytest.mark.skipif(not CUDA, reason="no CUDA device here (torch.cuda.is_available() is False): CPU-only machine")),
+    pytest.param("cuda", marks=pytest.mark.skipif(
+        not CUDA, reason="no CUDA device here (torch.cuda.is_available() is False): CPU-only machine")),
     pytest.param("mps", marks=pytest.mark.skipif(not MPS, reason="no Apple MPS device here: not a Mac with Metal")),
 ]
 EPS = 0.1
@@ -131,11 +132,11 @@ def test_one_training_step_matches_cpu(device, batch, exact_fp32):
 
 _PROBE = """
 import torch
-from lessons import attacks, models, utils
+from lessons import attacks, cache, models, utils
 d = utils.get_device()
-m = models.cached("probe", models.softmax_regression,
-                  lambda m: models.train(m, (torch.rand(8, 1, 28, 28), torch.arange(8) % 10), epochs=1, progress=False),
-                  version="devices-test")
+m = cache.cached("probe", models.softmax_regression,
+                 lambda m: models.train(m, (torch.rand(8, 1, 28, 28), torch.arange(8) % 10), epochs=1, progress=False),
+                 recipe="devices-test")
 x = torch.rand(2, 1, 28, 28).to(d)
 a = attacks.fgsm(m, x, torch.tensor([0, 1]).to(d), 0.1)
 print(d.type, next(m.parameters()).device.type, a.device.type)

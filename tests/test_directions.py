@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from lessons import directions as D
-from lessons import models
+from lessons import layers, models, panels, viz
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def hook_count(model: nn.Module) -> int:
 
 
 def test_capture_records_each_forward_and_removes_hooks(untrained, images):
-    with D.capture(untrained, ["fc1", "conv2"]) as out:
+    with layers.capture(untrained, ["fc1", "conv2"]) as out:
         untrained(images[:3])
         untrained(images[3:5])
         assert hook_count(untrained) == 2
@@ -46,7 +46,7 @@ def test_capture_records_each_forward_and_removes_hooks(untrained, images):
 
 def test_capture_removes_hooks_after_an_exception(untrained, images):
     with pytest.raises(RuntimeError, match="boom"):
-        with D.capture(untrained, "fc1"):
+        with layers.capture(untrained, "fc1"):
             untrained(images[:2])
             raise RuntimeError("boom")
     assert hook_count(untrained) == 0
@@ -54,7 +54,7 @@ def test_capture_removes_hooks_after_an_exception(untrained, images):
 
 def test_capture_removes_hooks_when_the_forward_pass_fails(untrained):
     with pytest.raises(RuntimeError):
-        with D.capture(untrained, ["conv1", "fc1"]):
+        with layers.capture(untrained, ["conv1", "fc1"]):
             untrained(torch.rand(2, 3, 28, 28))  # wrong channel count: conv1 raises
     assert hook_count(untrained) == 0
 
@@ -62,7 +62,7 @@ def test_capture_removes_hooks_when_the_forward_pass_fails(untrained):
 def test_activations_leave_no_hooks_and_restore_mode(untrained, images):
     untrained.train()
     try:
-        D.activations(untrained, images, "fc1", progress=False)
+        layers.activations(untrained, images, "fc1", progress=False)
         assert untrained.training and all(m.training for m in untrained.modules())
     finally:
         untrained.eval()
@@ -71,33 +71,33 @@ def test_activations_leave_no_hooks_and_restore_mode(untrained, images):
 
 def test_unknown_layer_lists_the_valid_names(untrained, images):
     with pytest.raises(ValueError) as err:
-        with D.capture(untrained, "fc3"):
+        with layers.capture(untrained, "fc3"):
             pass
     message = str(err.value)
     for name in ("normalize", "conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "flatten", "fc1", "relu3", "fc2"):
         assert name in message
     assert "'fc3'" in message and "Did you mean" in message
     with pytest.raises(ValueError, match="conv1"):
-        D.activations(untrained, images, ["fc1", "nope"], progress=False)
+        layers.activations(untrained, images, ["fc1", "nope"], progress=False)
     assert hook_count(untrained) == 0
 
 
 def test_unknown_layer_in_a_big_model_points_to_layer_names():
     big = nn.Sequential(*[nn.Linear(2, 2) for _ in range(100)])
-    with pytest.raises(ValueError, match=r"100 in all: see directions.layer_names"):
-        D.activations(big, torch.rand(1, 1, 1, 2), "layer7", progress=False)
+    with pytest.raises(ValueError, match=r"100 in all: see layers.names"):
+        layers.activations(big, torch.rand(1, 1, 1, 2), "layer7", progress=False)
 
 
 def test_layer_names(untrained):
-    assert D.layer_names(untrained) == tuple(name for name, _ in untrained.named_children())
+    assert layers.names(untrained) == tuple(name for name, _ in untrained.named_children())
 
 
 # --------------------------------------------------------------------------- activations
 
 
 def test_activations_match_a_manual_forward_in_any_batch_size(untrained, images):
-    whole = D.activations(untrained, images, ["conv2", "fc1"], batch_size=500, progress=False)
-    batched = D.activations(untrained, images, "fc1", batch_size=7, progress=False)
+    whole = layers.activations(untrained, images, ["conv2", "fc1"], batch_size=500, progress=False)
+    batched = layers.activations(untrained, images, "fc1", batch_size=7, progress=False)
     with torch.no_grad():
         torch.testing.assert_close(whole["fc1"], untrained[:9](images))
         torch.testing.assert_close(whole["conv2"], untrained[:5](images))
@@ -106,9 +106,9 @@ def test_activations_match_a_manual_forward_in_any_batch_size(untrained, images)
 
 def test_activations_validate_images(untrained):
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        D.activations(untrained, 255 * torch.ones(2, 1, 28, 28), "fc1", progress=False)
+        layers.activations(untrained, 255 * torch.ones(2, 1, 28, 28), "fc1", progress=False)
     with pytest.raises(TypeError, match="nn.Module"):
-        D.activations(lambda x: x, torch.rand(2, 1, 28, 28), "fc1", progress=False)
+        layers.activations(lambda x: x, torch.rand(2, 1, 28, 28), "fc1", progress=False)
 
 
 # --------------------------------------------------------------------------- directions
@@ -176,7 +176,7 @@ def test_top_k_breaks_ties_by_lower_index_and_checks_k():
 
 
 def test_top_k_of_the_real_pipeline(untrained, images):
-    acts = D.activations(untrained, images, "conv2", progress=False)
+    acts = layers.activations(untrained, images, "conv2", progress=False)
     v = D.random_directions(4, 32, generator=torch.Generator().manual_seed(0))
     idx = D.top_k(D.project(acts, v, reduce="max"), 3)
     for j in range(4):
@@ -228,7 +228,7 @@ def test_compare_detects_a_real_difference_and_not_a_fake_one():
 
 def test_unit_vs_random_matches_the_pipeline_by_hand(untrained, images):
     labels = torch.arange(20) % 3
-    acts = D.activations(untrained, images, "conv2", progress=False)
+    acts = layers.activations(untrained, images, "conv2", progress=False)
     study = D.unit_vs_random(acts, images, labels, k=4, n_random=6, reduce="max", generator=torch.Generator().manual_seed(0))
     v = D.random_directions(6, 32, generator=torch.Generator().manual_seed(0))
     by_hand = D.top_k(D.project(acts, v, reduce="max"), 4)
@@ -244,7 +244,8 @@ def test_unit_vs_random_matches_the_pipeline_by_hand(untrained, images):
 
 def test_maximize_raises_the_objective_and_leaves_the_model_alone(untrained):
     v = torch.cat([D.unit_directions(32)[[3]], D.random_directions(1, 32, generator=torch.Generator().manual_seed(0))])
-    start = D.maximize(untrained, "conv2", v, shape=(1, 28, 28), steps=1, lr=1e-6, generator=torch.Generator().manual_seed(0), progress=False)
+    start = D.maximize(untrained, "conv2", v, shape=(1, 28, 28), steps=1, lr=1e-6, generator=torch.Generator().manual_seed(0),
+                       progress=False)
     untrained.train()
     try:
         out = D.maximize(untrained, "conv2", v, shape=(1, 28, 28), steps=30, generator=torch.Generator().manual_seed(0), progress=False)
@@ -253,11 +254,11 @@ def test_maximize_raises_the_objective_and_leaves_the_model_alone(untrained):
         untrained.eval()
     assert out.shape == (2, 1, 28, 28) and 0 <= float(out.min()) and float(out.max()) <= 1
     assert all(p.grad is None for p in untrained.parameters()) and hook_count(untrained) == 0
-    before = D.project(D.activations(untrained, start, "conv2", progress=False), v).diagonal()
-    after = D.project(D.activations(untrained, out, "conv2", progress=False), v).diagonal()
+    before = D.project(layers.activations(untrained, start, "conv2", progress=False), v).diagonal()
+    after = D.project(layers.activations(untrained, out, "conv2", progress=False), v).diagonal()
     assert (after > 1.5 * before).all() and (before > 0).all(), (before, after)
     # Each image maximises its own direction more than the other one's.
-    cross = D.project(D.activations(untrained, out, "conv2", progress=False), v)
+    cross = D.project(layers.activations(untrained, out, "conv2", progress=False), v)
     assert cross[0, 0] > cross[1, 0] and cross[1, 1] > cross[0, 1]
 
 
@@ -272,15 +273,15 @@ def test_maximize_validates(untrained):
 
 
 @pytest.fixture
-def quiz(images) -> D.Quiz:
+def quiz(images) -> panels.Quiz:
     grids = torch.stack([torch.arange(6) + 6 * j for j in range(4)], 1) % 20  # row r starts with image r
     truths = ["unit", "unit", "unit", "random", "random", "random"]
-    return D.Quiz(images, grids, truths, generator=torch.Generator().manual_seed(0))
+    return panels.Quiz(images, grids, truths, generator=torch.Generator().manual_seed(0))
 
 
 def test_quiz_shuffles_reproducibly_and_keeps_grids_with_their_truths(images, quiz):
     grids = torch.stack([torch.arange(6) + 6 * j for j in range(4)], 1) % 20
-    again = D.Quiz(images, grids, ["unit"] * 3 + ["random"] * 3, generator=torch.Generator().manual_seed(0))
+    again = panels.Quiz(images, grids, ["unit"] * 3 + ["random"] * 3, generator=torch.Generator().manual_seed(0))
     assert torch.equal(quiz.grids, again.grids)
     assert quiz.grids[:, 0].tolist() != list(range(6))  # not the input order
     assert sorted(quiz.grids[:, 0].tolist()) == list(range(6))
@@ -325,9 +326,9 @@ def test_quiz_panel_updates_readout_and_reveals(quiz):
 
 def test_quiz_validates(images):
     with pytest.raises(ValueError, match="one answer per grid"):
-        D.Quiz(images, torch.zeros(2, 3, dtype=torch.long), ["unit"])
+        panels.Quiz(images, torch.zeros(2, 3, dtype=torch.long), ["unit"])
     with pytest.raises(ValueError, match="truth must be one of"):
-        D.Quiz(images, torch.zeros(1, 3, dtype=torch.long), ["neuron"])
+        panels.Quiz(images, torch.zeros(1, 3, dtype=torch.long), ["neuron"])
 
 
 def test_replicate_cnn_rejects_unknown_seeds():
@@ -337,7 +338,7 @@ def test_replicate_cnn_rejects_unknown_seeds():
 
 
 def test_strips_figure_has_one_row_per_direction(images):
-    fig = D.strips_figure(images, torch.tensor([[0, 1, 2], [3, 4, 5]]), ["a", "b"])
+    fig = viz.strips_figure(images, torch.tensor([[0, 1, 2], [3, 4, 5]]), ["a", "b"])
     assert len(fig.axes) == 2 and fig.axes[1].get_title(loc="left") == "b"
     with pytest.raises(ValueError, match="one entry per row"):
-        D.strips_figure(images, torch.tensor([[0, 1]]), ["a", "b"])
+        viz.strips_figure(images, torch.tensor([[0, 1]]), ["a", "b"])

@@ -1,8 +1,6 @@
-import os
 
 import pytest
 import torch
-from torch import nn
 
 from lessons import data, models
 
@@ -77,79 +75,12 @@ def test_train_rejects_bad_arguments(mnist):
         models.train(m, (x, y), epochs=0, progress=False)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         models.train(m, (x * 255, y), progress=False)
-    with pytest.raises(ValueError, match=r"y must have shape \(10,\)"):
+    with pytest.raises(ValueError, match=r"data\[1\] must have shape \(10,\)"):
         models.train(m, (x, y[:5]), progress=False)
     with pytest.raises(ValueError, match="lr must be in"):
         models.train(m, (x, y), lr=-1, progress=False)
     with pytest.raises(TypeError, match="pair"):
         models.train(m, x, progress=False)
-
-
-def _tiny_fit(model):
-    with torch.no_grad():
-        for p in model.parameters():
-            p.fill_(0.5)
-    return {"note": "filled"}
-
-
-def test_cached_trains_once_then_loads(isolated_cache):
-    calls = []
-
-    def fit(model):
-        calls.append(1)
-        return _tiny_fit(model)
-
-    a = models.cached("tiny", lambda: nn.Linear(3, 2), fit, device="cpu")
-    b = models.cached("tiny", lambda: nn.Linear(3, 2), fit, device="cpu")
-    assert len(calls) == 1
-    assert a.cache_info["cached"] is False and b.cache_info["cached"] is True
-    assert b.cache_info["note"] == "filled" and torch.equal(a.weight, b.weight)
-    files = list((isolated_cache / "models").iterdir())
-    assert [f.name for f in files] == ["tiny-v1.pt"]  # no temporary files left behind
-
-
-def test_cached_file_is_weights_only_loadable(isolated_cache):
-    models.cached("tiny", lambda: nn.Linear(3, 2), _tiny_fit, device="cpu")
-    blob = torch.load(isolated_cache / "models" / "tiny-v1.pt", weights_only=True)
-    assert set(blob) == {"state_dict", "info"}
-
-
-@pytest.mark.parametrize("damage", [b"", b"not a torch file", None])
-def test_corrupt_or_incompatible_cache_is_reported_and_rebuilt(isolated_cache, damage):
-    path = isolated_cache / "models" / "tiny-v1.pt"
-    if damage is None:  # weights of another architecture under the same name
-        models.cached("tiny", lambda: nn.Linear(5, 2), _tiny_fit, device="cpu")
-    else:
-        path.parent.mkdir(parents=True)
-        path.write_bytes(damage)
-    with pytest.warns(RuntimeWarning, match="(?s)could not be loaded.*retraining"):
-        model = models.cached("tiny", lambda: nn.Linear(3, 2), _tiny_fit, device="cpu")
-    assert model.weight.shape == (2, 3) and float(model.weight[0, 0].detach()) == 0.5
-    reloaded = models.cached("tiny", lambda: nn.Linear(3, 2), _tiny_fit, device="cpu")
-    assert reloaded.cache_info["cached"]
-
-
-def test_failed_training_leaves_no_cache_file(isolated_cache):
-    def fit(model):
-        raise KeyboardInterrupt  # the learner pressed stop mid-training
-
-    with pytest.raises(KeyboardInterrupt):
-        models.cached("tiny", lambda: nn.Linear(3, 2), fit, device="cpu")
-    folder = isolated_cache / "models"
-    assert not folder.exists() or not any(folder.iterdir())
-
-
-def test_cache_dir_honours_env(monkeypatch, tmp_path):
-    monkeypatch.setenv("LESSONS_CACHE", str(tmp_path))
-    assert models.cache_dir() == tmp_path
-    monkeypatch.delenv("LESSONS_CACHE")
-    assert "blind-spots" in str(models.cache_dir())
-
-
-def test_cached_rejects_bad_names(isolated_cache):
-    for bad in ("", "../evil", "a b", ".hidden"):
-        with pytest.raises(ValueError, match="file-safe"):
-            models.cached(bad, lambda: nn.Linear(1, 1), _tiny_fit)
 
 
 def test_pretrained_unknown_name_lists_choices():

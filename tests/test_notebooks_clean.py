@@ -31,4 +31,4 @@ def test_structure(path):
     assert "summary" in text and "further reading" in text
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert "from lessons import" in code and "assert " in code
-    assert re.search(r"widgets\.|\bPanel\(|_panel\(", code), "every lesson has a live widget"
+    assert re.search(r"\bpanels\.\w+\(", code), "every lesson has a live panel, made by lessons.panels"

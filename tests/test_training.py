@@ -6,9 +6,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from lessons import attacks, models, training
+from lessons import attacks, data, models, training
 
 
 @pytest.fixture()
@@ -143,109 +142,6 @@ def test_training_step_rejects_bad_arguments(tiny_cnn, batch):
         training.training_step(tiny_cnn, opt, x, y, method="fgsm", eps=0.3, clean_weight=2)
 
 
-# --------------------------------------------------------------------------- evaluation
-
-
-class _MarkerModel(nn.Module):
-    """Class 0 when pixel (0, 0) is bright, else class 1: easy to fool on purpose."""
-
-    def __init__(self):
-        super().__init__()
-        self.scale = nn.Parameter(torch.tensor(10.0))
-
-    def forward(self, x):
-        bright = x[:, 0, 0, 0] - 0.5
-        return torch.stack([self.scale * bright, -self.scale * bright], dim=1)
-
-
-def _marked(n):
-    """n images of class 0; pixel (0, 1) stores the image's index so an attack can tell them apart."""
-    x = torch.zeros(n, 1, 2, 2)
-    x[:, 0, 0, 0] = 1.0
-    x[:, 0, 0, 1] = torch.arange(n) / n
-    return x, torch.zeros(n, dtype=torch.long)
-
-
-def _fool_one_third_per_restart(n, calls):
-    def fn(model, x, y, generator):
-        r = len(calls)
-        calls.append(len(x))
-        ids = (x[:, 0, 0, 1] * n).round().long()
-        x = x.clone()
-        x[ids % 3 == r, 0, 0, 0] = 0.0  # restart r fools the digits with id ≡ r (mod 3)
-        return x
-    return fn
-
-
-def test_an_example_fooled_by_any_restart_counts_as_fooled():
-    model, (x, y) = _MarkerModel(), _marked(30)
-    for restarts, expected in [(1, 20), (2, 10), (3, 0), (5, 0)]:
-        calls = []
-        alive = training.robust_mask(model, x, y, training.Attack(_fool_one_third_per_restart(30, calls), restarts))
-        assert int(alive.sum()) == expected
-        assert bool((alive == ((torch.arange(30) % 3) >= restarts)).all())
-        # each restart attacks only the examples still standing, and restarts stop when none are left
-        assert calls == [30, 20, 10][: min(restarts, 3)]
-
-
-def test_alive_continues_an_earlier_run_instead_of_repeating_it():
-    model, (x, y) = _MarkerModel(), _marked(30)
-    first = training.robust_mask(model, x, y, training.Attack(_fool_one_third_per_restart(30, [])))
-    calls = [None]  # the continued run starts at restart 1: it fools the ids ≡ 1 (mod 3)
-    both = training.robust_mask(model, x, y, training.Attack(_fool_one_third_per_restart(30, calls)), alive=first)
-    assert calls[1:] == [20]  # only the 20 survivors of the first run were attacked
-    assert both.tolist() == ((torch.arange(30) % 3) == 2).tolist()
-    assert first.sum() == 20  # the caller's mask is not modified
-    with pytest.raises(ValueError, match=r"alive must be a boolean tensor of shape \(30,\)"):
-        training.robust_mask(model, x, y, training.Attack(lambda m, xb, yb, g: xb), alive=torch.ones(29, dtype=torch.bool))
-
-
-def test_a_digit_misread_when_clean_is_not_robust():
-    model, (x, y) = _MarkerModel(), _marked(6)
-    y = y.clone()
-    y[0] = 1  # the model says 0: wrong before any attack
-    identity = training.Attack(lambda m, xb, yb, g: xb.clone())
-    alive = training.robust_mask(model, x, y, identity)
-    assert alive.tolist() == [False] + [True] * 5
-
-
-def test_evaluate_gives_one_row_in_order(cnn, digits):
-    x, y = digits
-    row = training.evaluate(cnn, (x, y), {"FGSM": training.fgsm_attack(0.3), "PGD-5": training.pgd_attack(0.3, steps=5, alpha=0.075)},
-                            generator=torch.Generator().manual_seed(0))
-    assert list(row) == ["clean", "FGSM", "PGD-5"]
-    assert row["clean"] == pytest.approx(models.accuracy(cnn, x, y))
-    # the trusted reference: attacks.pgd itself, counted by hand (clean-correct and still correct)
-    x_adv = attacks.pgd(cnn, x, y, 0.3, steps=5, alpha=0.075, generator=torch.Generator().manual_seed(0))
-    clean_ok = models.predict(cnn, x).argmax(1) == y
-    fgsm_ok = models.predict(cnn, attacks.fgsm(cnn, x, y, 0.3)).argmax(1) == y
-    pgd_ok = models.predict(cnn, x_adv).argmax(1) == y
-    assert row["FGSM"] == pytest.approx(float((clean_ok & fgsm_ok).float().mean()))
-    # evaluate attacks only clean-correct digits, so the random starts differ; PGD-5 at ε = 0.3 fools a standard CNN either way
-    assert row["PGD-5"] <= float((clean_ok & pgd_ok).float().mean()) + 0.1 and row["PGD-5"] < 0.2
-
-
-def test_evaluate_rejects_bad_arguments(cnn, digits):
-    x, y = digits
-    with pytest.raises(TypeError, match="mapping"):
-        training.evaluate(cnn, (x, y), [training.fgsm_attack(0.1)])
-    with pytest.raises(ValueError, match="eps must be in \\[0, 1\\], got 3"):
-        training.pgd_attack(3)
-    with pytest.raises(ValueError, match="restarts must be an integer >= 1, got 0"):
-        training.pgd_attack(0.3, restarts=0)
-    with pytest.raises(TypeError, match="pair"):
-        training.evaluate(cnn, x, {})
-    with pytest.raises(ValueError, match="must return images of shape"):
-        training.robust_mask(cnn, x, y, lambda m, xb, yb, g: xb[:1])
-
-
-def test_robustness_curve_starts_at_clean_accuracy_and_falls(cnn, digits):
-    x, y = digits
-    curve = training.robustness_curve(cnn, (x, y), [0.0, 0.05, 0.3], steps=5, generator=torch.Generator().manual_seed(0))
-    assert curve[0] == pytest.approx(models.accuracy(cnn, x, y))
-    assert curve[0] >= curve[1] >= curve[2] and curve[2] < 0.2
-
-
 # --------------------------------------------------------------------------- catastrophic overfitting
 
 
@@ -268,11 +164,11 @@ def test_catastrophic_overfitting_finds_the_collapse():
 
 
 def test_split_validation_holds_out_the_tail(mnist):
-    (xt, yt), (xv, yv) = training.split_validation(mnist.x_train, mnist.y_train, 500)
+    (xt, yt), (xv, yv) = data.split_validation(mnist.x_train, mnist.y_train, 500)
     assert len(xt) == 3500 and len(xv) == 500 and torch.equal(xv, mnist.x_train[-500:])
     assert yv.bincount(minlength=10).min() >= 30  # shuffled and stratified: every digit is there
     with pytest.raises(ValueError, match="n_val must be smaller"):
-        training.split_validation(mnist.x_train, mnist.y_train, 4000)
+        data.split_validation(mnist.x_train, mnist.y_train, 4000)
 
 
 def test_adversarial_train_keeps_the_most_robust_epoch_and_leaves_the_data(mnist):
@@ -289,9 +185,7 @@ def test_adversarial_train_keeps_the_most_robust_epoch_and_leaves_the_data(mnist
     best = h["best_epoch"]
     assert h["val_pgd"][best] == max(h["val_pgd"])
     # the model we got back is the best epoch's: re-measuring gives the same validation numbers
-    again = training.evaluate(model, (xv, yv), {"fgsm": training.fgsm_attack(0.3),
-                                                "pgd": training.pgd_attack(0.3, steps=3, alpha=0.25)},
-                              generator=torch.Generator().manual_seed(1))
+    again = training.validate(model, (xv, yv), 0.3, steps=3, seed=0)
     assert (again["clean"], again["fgsm"], again["pgd"]) == (h["val_clean"][best], h["val_fgsm"][best], h["val_pgd"][best])
     assert h["cpu_seconds"] > 0 and h["train_seconds"] > 0 and not model.training
 
@@ -349,22 +243,20 @@ def test_adversarial_train_rejects_bad_arguments(mnist):
         training.adversarial_train(model, (x, y[:4]))
 
 
-# --------------------------------------------------------------------------- cached models
-
-
-def test_cached_models_cover_every_recipe():
-    assert set(training.CACHED_MODELS) == set(training.RECIPES)
-    assert {r["method"] for r in training.RECIPES.values()} == set(training.METHODS)
-    with pytest.raises(ValueError, match="must be one of"):
-        training.robust_model("madry-full")
-
-
-def test_robust_model_trains_once_then_loads(isolated_cache, monkeypatch):
-    tiny = dict(training.RECIPES["standard"], epochs=1, n_train=200, description="tiny, for the test")
-    monkeypatch.setitem(training.RECIPES, "standard", tiny)
-    first = training.robust_model("standard", device="cpu", progress=False)
-    second = training.robust_model("standard", device="cpu", progress=False)
-    assert first.cache_info["cached"] is False and second.cache_info["cached"] is True
-    info = second.cache_info
-    assert {"best_epoch", "cpu_seconds", "train_seconds", "val_pgd", "description", "method"} <= set(info)
-    assert all(torch.equal(p, q) for p, q in zip(first.state_dict().values(), second.state_dict().values()))
+def test_learning_rate_schedules_are_pure_functions_of_the_step():
+    # anneal: constant, then linearly to 0 over the last share of the steps
+    assert training.learning_rate(0, 100, 1e-3, anneal=0.3) == 1e-3
+    assert training.learning_rate(69, 100, 1e-3, anneal=0.3) == 1e-3
+    assert training.learning_rate(85, 100, 1e-3, anneal=0.3) == pytest.approx(0.5e-3)
+    assert training.learning_rate(100, 100, 1e-3, anneal=0.3) == 0.0
+    assert training.learning_rate(99, 100, 1e-3) == 1e-3  # anneal=0: constant
+    # cyclic (Wong et al.): 0 → peak at 40% → 0
+    assert training.learning_rate(0, 100, 5e-3, schedule="cyclic") == 0.0
+    assert training.learning_rate(20, 100, 5e-3, schedule="cyclic") == pytest.approx(2.5e-3)
+    assert training.learning_rate(40, 100, 5e-3, schedule="cyclic") == pytest.approx(5e-3)
+    assert training.learning_rate(70, 100, 5e-3, schedule="cyclic") == pytest.approx(2.5e-3)
+    assert training.learning_rate(100, 100, 5e-3, schedule="cyclic") == 0.0
+    with pytest.raises(ValueError, match="schedule must be one of 'anneal', 'cyclic', got 'step'"):
+        training.learning_rate(0, 10, 1e-3, schedule="step")
+    with pytest.raises(TypeError, match="step must be an integer"):
+        training.learning_rate(0.5, 10, 1e-3)

@@ -11,7 +11,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from lessons import attacks, models, transfer
+from lessons import attacks, models, noise, transfer, viz
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def _error(model, x, y):
 def test_matrix_shape_order_and_cells_match_an_independent_computation(nets, batch):
     x, y = batch
     targets = {**nets, "cnn": models.pretrained("cnn", device="cpu", progress=False)}
-    m = transfer.transfer_matrix(nets, targets, x, y, attacks.fgsm, attack_kwargs={"eps": 0.15}, progress=False)
+    m = transfer.transfer_matrix(nets, targets, x, y, FGSM, progress=False)
     assert m.rows == ("fc100", "softmax") and m.cols == ("fc100", "softmax", "cnn") and m.n == len(x)
     assert len(m.error) == 2 and all(len(r) == 3 for r in m.error)
     for source in nets:
@@ -56,14 +56,14 @@ def test_matrix_shape_order_and_cells_match_an_independent_computation(nets, bat
 def test_diagonal_is_the_white_box_error_and_it_transfers_above_noise(nets, batch):
     x, y = batch
     g = torch.Generator().manual_seed(0)
-    m = transfer.transfer_matrix(nets, nets, x, y, attacks.pgd,
-                                 attack_kwargs={"eps": 0.15, "steps": 10, "generator": g}, progress=False)
+    m = transfer.transfer_matrix(nets, nets, x, y, functools.partial(attacks.pgd, eps=0.15, steps=10, generator=g),
+                                 progress=False)
     g = torch.Generator().manual_seed(0)
     for name, model in nets.items():  # same generator order: source by source
         x_adv = attacks.pgd(model, x, y, 0.15, steps=10, generator=g)
         assert m[name, name] == pytest.approx(_error(model, x_adv, y), abs=1e-6)
         assert m[name, name] > 0.8  # PGD at ε = 0.15 breaks both white-box
-    noisy = transfer.gaussian_noise(x, 0.15, generator=torch.Generator().manual_seed(1))
+    noisy = noise.gaussian_noise(x, 0.15, generator=torch.Generator().manual_seed(1))
     for source, target in (("fc100", "softmax"), ("softmax", "fc100")):
         assert m[source, target] > _error(nets[target], noisy, y) + 0.2, "examples should transfer far above noise"
 
@@ -71,7 +71,7 @@ def test_diagonal_is_the_white_box_error_and_it_transfers_above_noise(nets, batc
 def test_same_seed_same_matrix_and_batching_does_not_matter(nets, batch):
     x, y = batch
     run = lambda seed, bs: transfer.craft(  # noqa: E731
-        nets, x, y, attacks.pgd, attack_kwargs={"eps": 0.1, "steps": 3, "generator": torch.Generator().manual_seed(seed)},
+        nets, x, y, functools.partial(attacks.pgd, eps=0.1, steps=3, generator=torch.Generator().manual_seed(seed)),
         batch_size=bs, progress=False)
     a, b, c = run(0, 32), run(0, 32), run(1, 32)
     for name in nets:
@@ -95,8 +95,8 @@ def test_models_are_left_as_they_were(batch):
 
 def test_example_sets_can_be_any_images(nets, batch):
     x, y = batch
-    sets = {"clean": x.clone(), "noise": transfer.gaussian_noise(x, 0.1, generator=torch.Generator().manual_seed(0))}
-    m = transfer.evaluate(sets, nets, x, y)
+    sets = {"clean": x.clone(), "noise": noise.gaussian_noise(x, 0.1, generator=torch.Generator().manual_seed(0))}
+    m = transfer.error_matrix(sets, nets, x, y)
     assert m.rows == ("clean", "noise")
     assert m.error[0] == m.clean_error and m.distortion[0] == 0.0
 
@@ -113,11 +113,11 @@ def test_runs_with_models_on_the_gpu(nets, batch):
 
 def test_bad_arguments_are_named(nets, batch):
     x, y = batch
-    with pytest.raises(TypeError, match="source_models must be a non-empty dict"):
+    with pytest.raises(ValueError, match="source_models must hold at least one model"):
         transfer.transfer_matrix({}, nets, x, y, FGSM, progress=False)
     with pytest.raises(TypeError, match=r"target_models\['bad'\] must be a torch.nn.Module"):
         transfer.transfer_matrix(nets, {"bad": "fc100"}, x, y, FGSM, progress=False)
-    with pytest.raises(TypeError, match="attack must be a callable"):
+    with pytest.raises(TypeError, match="attack must be a bound attack"):
         transfer.craft(nets, x, y, "fgsm", progress=False)
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
         transfer.craft(nets, x, y, FGSM, batch_size=0, progress=False)
@@ -126,89 +126,16 @@ def test_bad_arguments_are_named(nets, batch):
     with pytest.raises(ValueError, match=r"pixel values in \[0, 1\]"):
         transfer.craft(nets, x * 255, y, FGSM, progress=False)
     # an attack that returns the perturbation instead of the image is caught
-    perturbation = lambda model, x, y, **kw: attacks.fgsm(model, x, y, 0.1) - x  # noqa: E731
-    with pytest.raises(ValueError, match="the attack's output for source 'fc100'"):
+    perturbation = lambda model, x, y: attacks.fgsm(model, x, y, 0.1) - x  # noqa: E731
+    with pytest.raises(ValueError, match=r"the attack \(source 'fc100'\) must return images in \[0, 1\]"):
         transfer.craft(nets, x, y, perturbation, progress=False)
-    with pytest.raises(ValueError, match="attack must return adversarial images of shape"):
+    with pytest.raises(ValueError, match=r"the attack \(source 'fc100'\) must return images of shape"):
         transfer.craft(nets, x, y, lambda model, x, y: x[:, :, :10], progress=False)
     with pytest.raises(ValueError, match="must have the shape of x"):
-        transfer.evaluate({"half": x[:10]}, nets, x, y)
-    m = transfer.evaluate({"clean": x}, nets, x, y)
+        transfer.error_matrix({"half": x[:10]}, nets, x, y)
+    m = transfer.error_matrix({"clean": x}, nets, x, y)
     with pytest.raises(KeyError, match="no column 'cnn'"):
         m["clean", "cnn"]
-
-
-# --------------------------------------------------------------------------- distortion, noise, magnified rows
-
-
-def test_rms_distortion_is_szegedys_measure(batch):
-    x, _ = batch
-    x_adv = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
-    expected = torch.tensor([math.sqrt(float(((a - b) ** 2).sum()) / 784) for a, b in zip(x_adv, x)])
-    assert torch.allclose(transfer.rms_distortion(x, x_adv), expected, atol=1e-6)
-    with pytest.raises(ValueError, match="same shape"):
-        transfer.rms_distortion(x, x_adv[:3])
-
-
-def test_gaussian_noise_statistics_and_seeding():
-    grey = torch.full((64, 1, 28, 28), 0.5)
-    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
-    noisy = transfer.gaussian_noise(grey, 0.1, generator=g())
-    assert noisy.shape == grey.shape and float(noisy.min()) >= 0 and float(noisy.max()) <= 1
-    assert torch.equal(noisy, transfer.gaussian_noise(grey, 0.1, generator=g()))
-    assert not torch.equal(noisy, transfer.gaussian_noise(grey, 0.1, generator=torch.Generator().manual_seed(4)))
-    # away from the box, the RMS distortion of N(0, σ²) noise is σ
-    assert float(transfer.rms_distortion(grey, noisy).mean()) == pytest.approx(0.1, rel=0.02)
-    assert float((noisy - grey).mean()) == pytest.approx(0.0, abs=3e-3)
-    # a per-image σ
-    sigma = torch.linspace(0.0, 0.2, 64)
-    per_image = transfer.rms_distortion(grey, transfer.gaussian_noise(grey, sigma, generator=g()))
-    assert torch.allclose(per_image, sigma, atol=0.02) and float(per_image[0]) == 0.0
-
-
-def test_clipping_shrinks_noise_on_digits_unless_exact(batch):
-    x, _ = batch
-    plain = transfer.rms_distortion(x, transfer.gaussian_noise(x, 0.1, generator=torch.Generator().manual_seed(0)))
-    assert float(plain.mean()) < 0.085  # the black background clips half of the noise away
-    exact = transfer.rms_distortion(x, transfer.gaussian_noise(x, 0.1, exact_rms=True, generator=torch.Generator().manual_seed(0)))
-    assert torch.allclose(exact, torch.full_like(exact, 0.1), atol=1e-4)
-
-
-def test_matched_noise_has_the_adversarial_distortion(nets, batch):
-    x, y = batch
-    x_adv = attacks.pgd(nets["fc100"], x, y, 1.5, norm="l2", steps=5, generator=torch.Generator().manual_seed(0))
-    noisy = transfer.matched_noise(x, x_adv, generator=torch.Generator().manual_seed(0))
-    assert torch.allclose(transfer.rms_distortion(x, noisy), transfer.rms_distortion(x, x_adv), atol=1e-4)
-    assert float(noisy.min()) >= 0 and float(noisy.max()) <= 1
-
-
-def test_rescale_perturbation_keeps_the_direction_and_sets_the_size(nets, batch):
-    x, y = batch
-    x_adv = attacks.fgsm(nets["fc100"], x, y, 0.05)
-    big = transfer.rescale_perturbation(x, x_adv, 0.1)
-    assert torch.allclose(transfer.rms_distortion(x, big), torch.full((len(x),), 0.1), atol=1e-4)
-    # same direction: every pixel moves the same way (or not at all, where the box stops it)
-    d_old, d_new = x_adv - x, big - x
-    assert bool(((d_old * d_new) >= 0).all()) and bool((d_new[d_old == 0] == 0).all())
-    # away from the box it is an exact rescaling
-    grey = torch.full((4, 1, 28, 28), 0.5)
-    step = 0.01 * torch.randn(grey.shape, generator=torch.Generator().manual_seed(0))
-    assert torch.allclose(transfer.rescale_perturbation(grey, grey + step, 0.05) - grey,
-                          step * (0.05 / transfer.rms_distortion(grey, grey + step)).view(-1, 1, 1, 1), atol=1e-5)
-    assert torch.equal(transfer.rescale_perturbation(x, x.clone(), 0.1), x)  # nothing to stretch
-    assert torch.equal(transfer.rescale_perturbation(x, x_adv, 0.0), x)
-    with pytest.raises(ValueError, match=r"rms must be in \[0, 1\], got 2"):
-        transfer.rescale_perturbation(x, x_adv, 2)
-
-
-def test_noise_arguments_are_checked(batch):
-    x, _ = batch
-    with pytest.raises(ValueError, match=r"sigma must be in \[0, 1\], got -0.1"):
-        transfer.gaussian_noise(x, -0.1)
-    with pytest.raises(ValueError, match=r"sigma must be a number or a float tensor of shape \(96,\)"):
-        transfer.gaussian_noise(x, torch.ones(3))
-    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
-        transfer.gaussian_noise(x, 0.1, generator=0)
 
 
 # --------------------------------------------------------------------------- one pair in detail
@@ -250,18 +177,21 @@ def test_transfer_report_counts_only_the_eligible_images():
 # --------------------------------------------------------------------------- printing
 
 
-def test_format_and_plot(nets, batch):
+def test_tables_and_heatmap(nets, batch):
     x, y = batch
-    m = transfer.evaluate({"clean": x}, nets, x, y)
-    text = transfer.format_matrix(m, title="T")
-    assert text.startswith("T\n") and "fc100" in text and "softmax" in text and "clean images" in text
-    assert f"{100 * m.clean_error[0]:.1f}%" in text and str(m) == transfer.format_matrix(m)
-    cmp = transfer.format_comparison([("a", 0.289, 0.289, "Table 2"), ("b", 0.05, "0–5%", "noise")])
-    assert "28.9%" in cmp and "0–5%" in cmp and "Table 2" in cmp
-    fig = transfer.plot_matrix(m)
+    m = transfer.error_matrix({"clean": x}, nets, x, y)
+    frame = m.to_frame()
+    assert list(frame.columns) == ["fc100", "softmax", "av. RMS distortion"]
+    assert list(frame.index) == ["clean", "clean images"]
+    assert frame.loc["clean images", "fc100"] == f"{100 * m.clean_error[0]:.1f}%" and "clean images" in str(m)
+    table = viz.paper_table([("a", 0.289, 0.289, "Table 2"), ("b", 0.05, "0–5%", "noise")])
+    assert table.loc["a", "ours"] == "28.9%" and table.loc["b", "paper"] == "0–5%" and table.loc["a", "setting"] == "Table 2"
+    fig = viz.transfer_heatmap(m)
     assert isinstance(fig, Figure) and len(fig.axes[0].texts) == 2
-    with pytest.raises(TypeError, match="must be a TransferMatrix"):
-        transfer.format_matrix({"a": 1})
+    with pytest.raises(TypeError, match="must be a transfer.TransferMatrix"):
+        viz.transfer_heatmap({"a": 1})
+    with pytest.raises(ValueError, match=r"rows\[0\] must be \(result, ours, paper, setting\)"):
+        viz.paper_table([("a", 0.1)])
 
 
 # --------------------------------------------------------------------------- the halves and their models
@@ -313,7 +243,7 @@ def test_boundary_walk_stops_just_across_the_boundary(nets, batch):
     # far smaller than a fixed-budget attack that also flips every digit
     x_pgd = attacks.pgd(model, x, y, 3.0, norm="l2", steps=20, generator=torch.Generator().manual_seed(0))
     assert _error(model, x_pgd, y) == 1.0
-    assert float(transfer.rms_distortion(x, x_adv).mean()) < 0.6 * float(transfer.rms_distortion(x, x_pgd).mean())
+    assert float(noise.rms_distortion(x, x_adv).mean()) < 0.6 * float(noise.rms_distortion(x, x_pgd).mean())
     # and minimal up to about a step: a walk with steps 4× longer ends further out, not nearer
     coarse = transfer.boundary_walk(model, x, y, 5.0, step=0.4)
     d_fine = (x_adv - x).flatten(1).norm(dim=1)[~wrong]
@@ -347,4 +277,4 @@ def test_a_changed_recipe_gets_its_own_cache_file(isolated_cache, monkeypatch):
     monkeypatch.setattr(transfer, "_HALF_EPOCHS", 1)
     model = transfer.half_model("p1-fc100", device="cpu", progress=False)
     assert not model.cache_info["cached"]  # retrained, not the 20-epoch weights
-    assert len(list((isolated_cache / "models").glob("p1-fc100-v1-*.pt"))) == 2
+    assert len(list((isolated_cache / "models").glob("p1-fc100-v*.pt"))) == 2

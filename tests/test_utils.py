@@ -37,8 +37,11 @@ def test_set_seed_reproducible_and_validated():
     g2 = utils.set_seed(3)
     b = torch.rand(4), torch.rand(3, generator=g2)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-    for bad in (-1, 1.5, "3", True):
-        with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+    for bad in (1.5, "3", True):
+        with pytest.raises(TypeError, match="seed must be a non-negative integer"):
+            utils.set_seed(bad)
+    for bad in (-1, 2**64):
+        with pytest.raises(ValueError, match="seed must be a non-negative integer below 2\\*\\*64"):
             utils.set_seed(bad)
 
 

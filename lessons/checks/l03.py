@@ -70,7 +70,7 @@ def check_fool_with_budget(fn, *, target: int = 3, budget: int = 3000, seed: int
         out = call_learner(fn, oracle, target, budget, torch.Generator().manual_seed(seed), what="my_fool")
     except ExerciseError as err:
         if isinstance(err.__cause__, QueryBudgetExceeded):
-            raise ExerciseError(f"my_fool asked for more evaluations than its budget of {budget}: count the images "
+            raise ExerciseError(f"my_fool asked for more than its budget of {budget} evaluations: count the images "
                                 "you send to query, and stop (returning your best image) before the budget runs "
                                 "out") from err.__cause__
         if isinstance(err.__cause__, RuntimeError) and "grad" in str(err.__cause__):

@@ -8,8 +8,15 @@ as one) whose rendering logic is plain Python, so tests drive it without a brows
 Lesson modules compute; ``viz`` draws; the panels here only connect controls to both.
 """
 
+from .l00 import photo_attack
+from .l01 import attack_explorer
+from .l02 import transfer
 from .l03 import LiveEvolution, evolution
-from .l04 import Quiz, quiz
+from .l04 import Quiz, direction_explorer, quiz
+from .l05 import robustness
 from .l06 import knowledge
 
-__all__ = ["evolution", "LiveEvolution", "quiz", "Quiz", "knowledge"]
+__all__ = [
+    "photo_attack", "attack_explorer", "transfer", "evolution", "LiveEvolution", "quiz", "Quiz",
+    "direction_explorer", "robustness", "knowledge",
+]

@@ -8,11 +8,11 @@ import ipywidgets as W
 import torch
 from matplotlib.figure import Figure
 
-from .. import viz, widgets
+from .. import directions, viz, widgets
 from ..directions import check_indices
 from ..utils import check_choice, check_images
 
-__all__ = ["Quiz", "quiz"]
+__all__ = ["Quiz", "quiz", "direction_explorer"]
 
 
 class Quiz:
@@ -147,3 +147,34 @@ def quiz(x: torch.Tensor, grids: torch.Tensor, truths: Sequence[str], *,
     panel = q.panel(title)
     panel.quiz = q
     return panel
+
+
+def direction_explorer(acts: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, *, k: int = 8) -> widgets.Panel:
+    """Pick a layer, a unit or a random direction (the slider is its index or seed) and the conv reduction.
+
+    Args:
+        acts: layer name → activations of ``x`` ((N, D) or (N, C, H, W)).
+        x, y: the held-out digits and their labels.
+        k: how many top digits to draw.
+    """
+
+    def render(layer: str, kind: str, index: int, reduce: str):
+        width = acts[layer].shape[1]
+        if kind == "unit":
+            v, name = directions.unit_directions(width)[[index % width]], f"unit {index % width}"
+        else:
+            v = directions.random_directions(1, width, generator=torch.Generator().manual_seed(index))
+            name = f"random direction (seed {index})"
+        idx = directions.top_k(directions.project(acts[layer], v, reduce=reduce), k)
+        purity = float(directions.label_purity(idx, y)[0])
+        fig = viz.strips_figure(x, idx, [f"{layer} · {name} · labels {' '.join(map(str, y[idx[0]].tolist()))}"])
+        similarity = float(directions.pixel_similarity(idx, x)[0])
+        return fig, f"label purity <b>{purity:.2f}</b> · pixel similarity {similarity:.3f}"
+
+    return widgets.Panel(
+        f"Top-{k} held-out digits of a direction",
+        {"layer": widgets.dropdown("layer", list(acts), next(iter(acts))),
+         "kind": widgets.dropdown("direction", ["unit", "random"], "unit"),
+         "index": widgets.int_slider("unit / seed", 0, 0, 127),
+         "reduce": widgets.dropdown("conv reduction", list(directions.REDUCTIONS), "mean")},
+        render)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from .. import classic, viz, widgets
-from ..blackbox import KINDS, attack_with_knowledge
+from ..queries import KINDS, attack_with_knowledge
 from ..utils import check_images, check_labels
 
 __all__ = ["knowledge"]
@@ -46,7 +46,7 @@ def knowledge(targets: dict, substitutes: dict, x: torch.Tensor, y: torch.Tensor
         rate = float(res.success[right].float().mean()) if right.any() else float("nan")
         changed = (delta != 0).sum(1)[right].float()
         shown = right.nonzero().flatten()[:n_show]
-        fig = viz.attacked_digits(x[shown], res.x_adv[shown], y[shown], pred[shown], res.success[shown])
+        fig = viz.attacked_digits(x[shown], res.x_adv[shown], y[shown], pred[shown], res.success[shown]) if len(shown) else None
         cost = {"white-box": "no queries (has the model)",
                 "substitute": f"1 query per image + the substitute's {budget:,} training labels"
                               if isinstance(budget, int) else "1 query per image + the substitute's training labels",

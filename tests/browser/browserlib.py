@@ -15,7 +15,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -245,7 +244,7 @@ class PageLog:
     external: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 
-    def attach(self, page) -> "PageLog":
+    def attach(self, page) -> PageLog:
         page.on("console", self._on_console)
         page.on("pageerror", lambda exc: self.errors.append(f"uncaught exception: {exc}"))
         page.on("request", self._on_request)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 import browserlib as B
+import pytest
 
 
 def test_missing_chromium_skips_with_how_to_install(monkeypatch):

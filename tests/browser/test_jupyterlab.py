@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import time
 
+import browserlib as B
 import nbformat
 import pytest
-
-import browserlib as B
 
 NOTEBOOKS = B.notebook_paths()
 WIDGET_TIMEOUT = 120  # s, for widgets to render once the cells are done

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import time
 
+import browserlib as B
 import nbformat
 import pytest
-
-import browserlib as B
 
 NOTEBOOKS = B.notebook_paths()
 # One notebook is enough to prove the app mode; the first lesson is the one always present.
