@@ -1,4 +1,4 @@
-"""Student copies of the lesson notebooks, following nbgrader's conventions without nbgrader.
+"""Student copies of the lesson notebooks, made by nbgrader's own preprocessors.
 
 Usage::
 
@@ -6,26 +6,27 @@ Usage::
 
 ``SRC`` is one notebook or a folder of notebooks (``*.ipynb`` directly inside it);
 ``DEST`` is a folder (created if needed), or a ``.ipynb`` path when ``SRC`` is one notebook.
-Each student copy is the instructor's notebook with
+Needs nbgrader (the ``instructor`` extra: ``pip install -e '.[instructor]'``; ``make assign``
+installs it).
 
-- every ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` region replaced by
-  ``# YOUR CODE HERE`` / ``raise NotImplementedError()`` at the indentation of the
-  ``BEGIN`` line (a solution cell without a region is replaced whole; a markdown solution
-  cell becomes ``YOUR ANSWER HERE``),
-- every ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS`` region removed, markers included,
-- outputs, execution counts, execution timings and saved widget state cleared,
-- the ``nbgrader`` cell metadata kept, and completed the way ``nbgrader generate_assignment``
-  completes it (grade and read-only cells locked, a ``checksum`` and ``cell_type`` per
-  graded/solution/locked cell), so nbgrader's ``validate`` and ``autograde`` accept the copies.
+Each student copy is what ``nbgrader generate_assignment`` releases, made by the same
+preprocessors in the same order (``LockCells``, ``ClearSolutions``, ``ClearOutput``,
+``CheckCellMetadata``, ``ComputeChecksums``, ``ClearHiddenTests``, ``ClearMarkScheme``,
+``ComputeChecksums``, ``CheckCellMetadata``) but without nbgrader's course folder and database:
+solution regions become ``# YOUR CODE HERE`` / ``raise NotImplementedError()``, hidden tests
+are removed, outputs are cleared, answer and test cells are locked and carry checksums.
 
-The result is the same cell for cell as ``nbgrader generate_assignment`` (``tests/test_assign.py``
-compares the two). A marker is recognised as nbgrader recognises it: anywhere in a line.
+What this module adds, and why (a learner's work must never be lost):
 
-Safety: nothing already in ``DEST`` is overwritten unless ``--force`` is given (a learner's
-work is never lost), and even then only the student copies themselves are replaced; files are
-written atomically; a notebook is never written over its own source. Unbalanced or nested
-markers, a region outside a cell marked for it, and broken nbgrader metadata stop the run
-*before anything is written*, with an ``AssignError`` naming the notebook and the cell index.
+- **it checks every notebook before writing anything**, and its errors name the notebook and
+  the cell (``AssignError``). nbgrader's own errors name neither: a nested solution marker is
+  "RuntimeError: encountered nested begin solution statements", and a region outside a
+  solution cell "Solution region detected in a non-solution cell" — with no file or cell index;
+- **a plan first, then atomic writes**: nothing in ``DEST`` is overwritten unless ``--force``,
+  and even then only the student copies themselves; a notebook is never written over its own
+  source; a failure leaves ``DEST`` as it was;
+- saved widget state and run metadata (timings, collapse state) are removed too:
+  ``ClearOutput`` keeps the notebook-level widget state, which is stale and large.
 
 Introduced for instructors (see ``docs/instructors.md``); lessons do not call it.
 """
@@ -34,15 +35,24 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import nbformat
+from nbgrader.preprocessors import (
+    CheckCellMetadata,
+    ClearHiddenTests,
+    ClearMarkScheme,
+    ClearOutput,
+    ClearSolutions,
+    ComputeChecksums,
+    LockCells,
+)
+from nbgrader.utils import is_grade, is_locked, is_solution
+
+from .utils import atomic_write
 
 __all__ = [
     "AssignError",
@@ -53,53 +63,31 @@ __all__ = [
     "is_solution",
     "is_locked",
     "grade_id",
-    "checksum",
-    "validate_metadata",
-    "strip_solutions",
-    "strip_hidden_tests",
+    "validate",
     "clear_outputs",
+    "write_notebook",
     "main",
 ]
 
-BEGIN_SOLUTION = "BEGIN SOLUTION"
-END_SOLUTION = "END SOLUTION"
-BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
-END_HIDDEN = "END HIDDEN TESTS"
-CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")  # nbgrader's python stub
-TEXT_STUB = ("YOUR ANSWER HERE",)
+MARKERS = (("BEGIN SOLUTION", "END SOLUTION", is_solution, "solution", '"solution": true'),
+           ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", is_grade, "grade", '"grade": true, "points": ...'))
 # Cell metadata that records a past run rather than the lesson (JupyterLab's timing, the
 # classic notebook's collapse state, the ExecuteTime extension).
 _RUN_METADATA = ("execution", "collapsed", "scrolled", "ExecuteTime")
 _GRADE_ID = re.compile(r"^[A-Za-z0-9_\-]+$")  # nbgrader's schema (v3), non-empty
+# generate_assignment's preprocessors, minus those that need a course folder or a database
+# (IncludeHeaderFooter, InstantiateTests, SaveCells); ComputeChecksums runs again after the
+# hidden tests are gone, as nbgrader does.
+_PIPELINE = (LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums,
+             ClearHiddenTests, ClearMarkScheme, ComputeChecksums, CheckCellMetadata)
 
 
 class AssignError(ValueError):
     """A notebook cannot be turned into a student copy; the message names notebook and cell."""
 
 
-# --------------------------------------------------------------------------- nbgrader metadata
-# The same predicates as ``nbgrader.utils`` so both tools agree on what a cell is.
-
 def _meta(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {}) or {}
-
-
-def is_grade(cell) -> bool:
-    """True for an autograded test cell (``nbgrader.grade``)."""
-    return bool(_meta(cell).get("grade", False))
-
-
-def is_solution(cell) -> bool:
-    """True for a cell whose answer the learner writes (``nbgrader.solution``)."""
-    return bool(_meta(cell).get("solution", False))
-
-
-def is_locked(cell) -> bool:
-    """True when nbgrader restores the cell's source at grading time (grade or read-only cells)."""
-    meta = _meta(cell)
-    if not meta or is_solution(cell):
-        return False
-    return is_grade(cell) or bool(meta.get("locked", False))
 
 
 def grade_id(cell) -> str | None:
@@ -107,42 +95,49 @@ def grade_id(cell) -> str | None:
     return _meta(cell).get("grade_id")
 
 
-def checksum(cell) -> str:
-    """nbgrader's checksum of a cell (``nbgrader.utils.compute_checksum``), an md5 hex string.
-
-    nbgrader compares it with the released one to notice an edited read-only cell or an
-    unanswered solution cell; computing it the same way keeps our copies valid for nbgrader.
-    """
-    m = hashlib.md5()
-    m.update(cell.source.encode("utf-8"))
-    m.update(cell.cell_type.encode("utf-8"))
-    m.update(str(is_grade(cell)).encode("utf-8"))
-    m.update(str(is_solution(cell)).encode("utf-8"))
-    m.update(str(is_locked(cell)).encode("utf-8"))
-    m.update(grade_id(cell).encode("utf-8"))
-    if is_grade(cell):
-        m.update(str(float(_meta(cell)["points"])).encode("utf-8"))
-    return m.hexdigest()
-
-
-def _where(name: str, index: int, cell=None) -> str:
-    gid = grade_id(cell) if cell is not None else None
+def _where(name: str, index: int, cell) -> str:
+    gid = grade_id(cell)
     return f"{name}, cell {index}" + (f" (grade_id {gid!r})" if gid else "")
 
 
-def validate_metadata(nb, name: str = "notebook") -> None:
-    """Check the ``nbgrader`` metadata the way nbgrader's schema v3 does, with clearer errors.
+def _check_regions(source: str, begin: str, end: str, where: str) -> bool:
+    """Balanced, unnested ``begin`` ... ``end`` lines (nbgrader's rule: anywhere in a line)?"""
+    start = None
+    found = False
+    for number, line in enumerate(source.split("\n"), start=1):
+        if begin in line:
+            if start is not None:
+                raise AssignError(f"{where}: nested '{begin}' on line {number} (the one on line {start} is not closed)")
+            start, found = number, True
+        elif end in line:
+            if start is None:
+                raise AssignError(f"{where}: '{end}' on line {number} has no '{begin}' before it")
+            start = None
+    if start is not None:
+        raise AssignError(f"{where}: '{begin}' on line {start} is never closed by '{end}'")
+    return found
+
+
+def validate(nb, name: str = "notebook") -> None:
+    """Check the nbgrader metadata (schema v3) and the markers, naming notebook and cell.
 
     Raises:
-        AssignError: naming the notebook and cell index: a missing or malformed key, an empty
-            or invalid grade id, a grade cell without points, a markdown cell that is only a
-            solution or only a grade cell, or a grade id used twice.
+        AssignError: a missing or malformed key, an empty or invalid grade id, a grade cell
+            without points, a markdown cell that is only a solution or only a grade cell, a
+            grade id used twice, unbalanced or nested markers, or a region in a cell not
+            marked for it.
     """
     seen: dict[str, int] = {}
     for index, cell in enumerate(nb.cells):
+        where = _where(name, index, cell)
+        for begin, end, marked, role, meta_hint in MARKERS:
+            if cell.cell_type in ("code", "markdown") and _check_regions(cell.source, begin, end, where) \
+                    and not marked(cell):
+                raise AssignError(f"{where}: has a '{begin}' region but is not a {role} cell; set metadata "
+                                  f'{{"nbgrader": {{{meta_hint}, "grade_id": ...}}}} or remove the markers')
         if "nbgrader" not in cell.get("metadata", {}):
             continue
-        meta, where = _meta(cell), _where(name, index, cell)
+        meta = _meta(cell)
         if meta.get("schema_version") != 3:
             raise AssignError(f"{where}: nbgrader schema_version must be 3, got {meta.get('schema_version')!r}")
         for key in ("grade", "solution", "locked"):
@@ -164,69 +159,6 @@ def validate_metadata(nb, name: str = "notebook") -> None:
             raise AssignError(f"{where}: a markdown answer cell must be marked both solution and grade")
 
 
-# --------------------------------------------------------------------------- regions
-
-def _cut_regions(source: str, begin: str, end: str, stub: Sequence[str] | None, where: str) -> tuple[str, bool]:
-    """Replace each ``begin``...``end`` region (marker lines included) by ``stub`` lines.
-
-    The stub is indented like the ``begin`` line so a region inside a function body stays
-    valid Python. ``stub=None`` deletes the region. Returns ``(new_source, found_a_region)``.
-    """
-    out: list[str] = []
-    start: int | None = None  # 1-based line of the open region's begin marker
-    found = False
-    for number, line in enumerate(source.split("\n"), start=1):
-        if begin in line:
-            if start is not None:
-                raise AssignError(f"{where}: nested '{begin}' on line {number} (the one on line {start} is not closed)")
-            start, found = number, True
-            if stub is not None:
-                indent = re.match(r"\s*", line).group(0)
-                out.extend(indent + s for s in stub)
-        elif end in line:
-            if start is None:
-                raise AssignError(f"{where}: '{end}' on line {number} has no '{begin}' before it")
-            start = None
-        elif start is None:
-            out.append(line)
-    if start is not None:
-        raise AssignError(f"{where}: '{begin}' on line {start} is never closed by '{end}'")
-    return "\n".join(out), found
-
-
-def strip_solutions(nb, name: str = "notebook") -> None:
-    """Replace solution regions (and solution cells without one) by the stub, in place."""
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type not in ("code", "markdown"):
-            continue
-        where = _where(name, index, cell)
-        stub = CODE_STUB if cell.cell_type == "code" else TEXT_STUB
-        source, found = _cut_regions(cell.source, BEGIN_SOLUTION, END_SOLUTION, stub, where)
-        if found and not is_solution(cell):
-            raise AssignError(
-                f"{where}: has a solution region but is not a solution cell; "
-                'set metadata {"nbgrader": {"solution": true, "grade_id": ...}} or remove the markers'
-            )
-        if is_solution(cell) and not found:
-            source = "\n".join(stub)  # nbgrader's rule: a solution cell without region is all answer
-        cell.source = source
-
-
-def strip_hidden_tests(nb, name: str = "notebook") -> None:
-    """Delete hidden-test regions, marker lines included, in place."""
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type not in ("code", "markdown"):
-            continue
-        where = _where(name, index, cell)
-        source, found = _cut_regions(cell.source, BEGIN_HIDDEN, END_HIDDEN, None, where)
-        if found and not is_grade(cell):
-            raise AssignError(
-                f"{where}: has a hidden-test region but is not a grade cell; "
-                'set metadata {"nbgrader": {"grade": true, "grade_id": ..., "points": ...}} or remove the markers'
-            )
-        cell.source = source
-
-
 def clear_outputs(nb) -> None:
     """Drop outputs, execution counts, run metadata and saved widget state, in place."""
     nb.metadata.pop("widgets", None)  # saved ipywidgets state: stale and large
@@ -239,23 +171,6 @@ def clear_outputs(nb) -> None:
             cell.metadata.pop(key, None)
 
 
-def _lock(nb) -> None:
-    # nbgrader's LockCells defaults: learners cannot delete answer or test cells, nor edit tests.
-    for cell in nb.cells:
-        if is_solution(cell):
-            cell.metadata["deletable"] = False
-        elif is_grade(cell) or is_locked(cell):
-            cell.metadata["deletable"] = False
-            cell.metadata["editable"] = False
-
-
-def _stamp_checksums(nb) -> None:
-    for cell in nb.cells:
-        if is_grade(cell) or is_solution(cell) or is_locked(cell):
-            cell.metadata["nbgrader"]["checksum"] = checksum(cell)
-            cell.metadata["nbgrader"]["cell_type"] = cell.cell_type
-
-
 def student_copy(nb, name: str = "notebook"):
     """Return the student version of an instructor notebook (the input is not modified).
 
@@ -264,25 +179,23 @@ def student_copy(nb, name: str = "notebook"):
         name: how errors refer to the notebook (usually its file name).
 
     Returns:
-        A new notebook: solutions stubbed, hidden tests removed, outputs cleared, nbgrader
-        metadata kept, locks and checksums added as ``nbgrader generate_assignment`` adds them.
+        A new notebook, as ``nbgrader generate_assignment`` releases it.
 
     Raises:
-        AssignError: unbalanced or nested markers, a region in a cell not marked for it, or
-            broken nbgrader metadata; the message names ``name`` and the cell index.
+        AssignError: see ``validate``; the message names ``name`` and the cell index.
     """
     nb = copy.deepcopy(nb)
-    validate_metadata(nb, name)
-    _lock(nb)
-    strip_solutions(nb, name)
+    validate(nb, name)
+    resources: dict = {}
+    for step in _PIPELINE:
+        nb, resources = step().preprocess(nb, resources)
     clear_outputs(nb)
-    strip_hidden_tests(nb, name)
-    _stamp_checksums(nb)
     nbformat.validate(nb)
     return nb
 
 
 # --------------------------------------------------------------------------- files
+
 
 def _sources(src: Path) -> list[Path]:
     if src.is_dir():
@@ -295,33 +208,23 @@ def _sources(src: Path) -> list[Path]:
     raise AssignError(f"SRC must be a notebook (.ipynb) or a folder of notebooks, got {str(src)!r}")
 
 
-def plan(src: str | os.PathLike, dest: str | os.PathLike) -> list[tuple[Path, Path]]:
+def plan(src: str | Path, dest: str | Path) -> list[tuple[Path, Path]]:
     """The ``(source notebook, student copy path)`` pairs ``assign`` would write."""
     src, dest = Path(src), Path(dest)
     sources = _sources(src)
-    if src.is_file() and dest.suffix == ".ipynb":
-        pairs = [(src, dest)]
-    else:
-        pairs = [(s, dest / s.name) for s in sources]
+    pairs = [(src, dest)] if src.is_file() and dest.suffix == ".ipynb" else [(s, dest / s.name) for s in sources]
     for s, d in pairs:
         if d.exists() and d.resolve() == s.resolve():
             raise AssignError(f"DEST would overwrite the instructor's notebook itself: {d}")
     return pairs
 
 
-def _write_atomic(nb, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            nbformat.write(nb, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write_notebook(nb, path: str | Path) -> Path:
+    """Write a notebook atomically (``utils.atomic_write``): readers never see half a file."""
+    return atomic_write(path, nbformat.writes(nb) + "\n")
 
 
-def assign(src: str | os.PathLike, dest: str | os.PathLike, *, force: bool = False) -> list[Path]:
+def assign(src: str | Path, dest: str | Path, *, force: bool = False) -> list[Path]:
     """Write student copies of ``src`` (a notebook or a folder of them) into ``dest``.
 
     Every notebook is converted first and any existing target is checked before a single
@@ -330,8 +233,7 @@ def assign(src: str | os.PathLike, dest: str | os.PathLike, *, force: bool = Fal
     Args:
         src: an instructor notebook, or a folder whose ``*.ipynb`` files are all converted.
         dest: the folder for the copies (or a ``.ipynb`` path when ``src`` is one notebook).
-        force: replace student copies that already exist. Other files in ``dest`` are never
-            touched.
+        force: replace student copies that already exist. Other files in ``dest`` are never touched.
 
     Returns:
         The paths written.
@@ -340,9 +242,8 @@ def assign(src: str | os.PathLike, dest: str | os.PathLike, *, force: bool = Fal
         FileExistsError: a target exists and ``force`` is false (nothing is written).
         AssignError: a notebook is malformed (nothing is written).
     """
-    pairs = plan(src, dest)
     copies = []
-    for s, d in pairs:
+    for s, d in plan(src, dest):
         try:
             nb = nbformat.read(s, as_version=4)
         except Exception as err:  # unreadable JSON, wrong format: name the file
@@ -355,17 +256,15 @@ def assign(src: str | os.PathLike, dest: str | os.PathLike, *, force: bool = Fal
             f"refusing to overwrite {len(existing)} existing file(s) in DEST: {names}. "
             "They may hold a learner's work; move them away or pass --force to replace them"
         )
-    for nb, d in copies:
-        _write_atomic(nb, d)
-    return [d for _, d in copies]
+    return [write_notebook(nb, d) for nb, d in copies]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m lessons.assign SRC DEST [--force]``."""
     parser = argparse.ArgumentParser(
         prog="python -m lessons.assign",
-        description="Write student copies of lesson notebooks: solutions replaced by "
-        "'# YOUR CODE HERE / raise NotImplementedError()', hidden tests removed, outputs cleared.",
+        description="Write student copies of lesson notebooks with nbgrader's preprocessors: solutions "
+        "replaced by '# YOUR CODE HERE / raise NotImplementedError()', hidden tests removed, outputs cleared.",
     )
     parser.add_argument("src", help="an instructor notebook, or a folder of them (e.g. notebooks)")
     parser.add_argument("dest", help="folder for the student copies (e.g. student)")

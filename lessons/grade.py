@@ -17,24 +17,26 @@ under, so it can be matched with the instructor's notebook of the same name in `
 Notebooks may sit deeper inside a student's folder (nbgrader's ``submitted/<student>/<assignment>/``
 layout works as is); ``.ipynb_checkpoints`` and hidden folders are ignored.
 
-How a submission is graded (the way ``nbgrader autograde`` does it):
-
-1. The check ("grade") cells and read-only cells are taken from the instructor's *source*
-   notebook, matched by ``grade_id`` — hidden tests included — whatever the student did to
-   their copy. A check cell the student deleted is put back after the cell that preceded it
-   in the source. Cells that claim a ``grade_id`` the source does not have lose that claim.
-2. The notebook runs top to bottom in a fresh kernel (nbclient) in an empty temporary folder,
-   continuing past errors; a cell running longer than ``--timeout`` seconds is interrupted.
-3. Each check cell scores its ``points`` if it ran without error, else 0. A check cell that
-   never ran (the kernel died) scores 0. Answers graded by hand (cells that are both solution
-   and grade cells) are listed, not scored.
+How one notebook is graded (check cells from the source, a fresh kernel, points per check cell)
+is ``lessons.autograde``'s job; this module finds the submissions, grades them and reports.
 
 The CSV has one row per student: ``student``, one column per check cell (its ``grade_id``,
-prefixed ``<notebook>:`` only where two notebooks share an id), and ``total``. It is written
-atomically and never over an existing file unless ``--force``. A summary (totals, each failed
-check with the first line of its feedback, per-exercise pass rates) is printed.
+prefixed ``<notebook>:`` only where two notebooks share an id), ``total`` and ``notes`` (a
+kernel that died, a notebook not handed in, a file changed during grading). A row is written
+the moment the student's notebooks are graded, so a grader that is killed leaves the rows it
+finished; the complete table then replaces the file atomically. It is never written over an
+existing file unless ``--force``. A summary (totals, each failed check with the first line of
+its feedback, per-exercise pass rates) is printed.
 
-Grading runs the students' code: do it in a container or an account that holds nothing else.
+What one submission can and cannot do to the others: every source notebook and every
+submission is read into memory *before any student code runs*, and grading uses only those
+copies, so a submission that rewrites the instructor's notebook or another student's file on
+disk changes nobody's grade (the change is detected by checksum and reported in ``notes``).
+Each notebook runs in a fresh, empty temporary folder and is handed to the kernel in memory,
+so no path to the source or to other submissions is given to it. This is **not a sandbox**:
+the kernel runs with the grader's rights and can read, change or delete any file the grader
+can. Grade untrusted work in a container or an account that holds nothing else (nbgrader's
+advice for autograding applies).
 
 Introduced for instructors (see ``docs/instructors.md``); lessons do not call it.
 """
@@ -42,271 +44,24 @@ Introduced for instructors (see ``docs/instructors.md``); lessons do not call it
 from __future__ import annotations
 
 import argparse
-import copy
 import csv
+import hashlib
 import io
+import multiprocessing
 import os
-import subprocess
 import sys
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from jupyter_client import AsyncKernelManager
-from jupyter_client.kernelspec import KernelSpecManager
-from traitlets import default
 
-from . import assign
+from . import assign, autograde
+from .autograde import CURRENT_ENV, CheckResult, NotebookResult
+from .utils import atomic_write
+from .utils import progress as progress_bar
 
-__all__ = ["CheckResult", "NotebookResult", "prepare", "execute", "grade_notebook", "grade_folder",
-           "table", "write_csv", "summary", "main"]
-
-CURRENT_ENV = ":current-env"  # kernel name meaning "this Python", where `lessons` is installed
-
-
-# --------------------------------------------------------------------------- kernel
-
-class _CurrentEnvSpecs(KernelSpecManager):
-    """Kernel specs plus one for the running interpreter (as nbval's --nbval-current-env).
-
-    A notebook's ``python3`` kernelspec may point at another Python on an instructor's
-    machine, where ``lessons`` is not installed: every check would then fail with
-    ``ModuleNotFoundError`` and every student would score 0.
-    """
-
-    def get_kernel_spec(self, kernel_name):
-        if kernel_name == CURRENT_ENV:
-            from ipykernel.kernelspec import RESOURCES, get_kernel_dict
-
-            return self.kernel_spec_class(resource_dir=RESOURCES, **get_kernel_dict())
-        return super().get_kernel_spec(kernel_name)
-
-
-class _KernelManager(AsyncKernelManager):
-    @default("kernel_spec_manager")
-    def _kernel_spec_manager_default(self):
-        return _CurrentEnvSpecs(data_dir=self.data_dir)
-
-
-# --------------------------------------------------------------------------- results
-
-@dataclass
-class CheckResult:
-    """The score of one check cell."""
-
-    grade_id: str
-    points: float  # awarded
-    max_points: float
-    message: str = ""  # first line of the error ("ExerciseError: ..."), or why it did not run
-    warning: str = ""  # ran fine but nbgrader would score it differently (stderr, a result value)
-
-
-@dataclass
-class NotebookResult:
-    """Scores of one student's notebook."""
-
-    student: str
-    notebook: str  # file name, e.g. "01_imperceptible_perturbations.ipynb"
-    checks: list[CheckResult] = field(default_factory=list)
-    problem: str = ""  # unreadable file, kernel died, ...
-    manual: list[str] = field(default_factory=list)  # grade_ids left to a human
-    executed: object = None  # the executed notebook (for --feedback)
-
-
-# --------------------------------------------------------------------------- preparing
-
-def _grade_cells(source_nb) -> list:
-    """Auto-graded cells of the instructor notebook, in order (hand-graded answers excluded)."""
-    return [c for c in source_nb.cells if assign.is_grade(c) and not assign.is_solution(c)]
-
-
-def prepare(submitted_nb, source_nb, name: str = "notebook"):
-    """The notebook to execute: the student's cells, with check/read-only cells from the source.
-
-    Args:
-        submitted_nb: the student's notebook (not modified).
-        source_nb: the instructor's notebook, with solutions and hidden tests.
-        name: how errors refer to the source notebook.
-
-    Returns:
-        A new notebook, outputs cleared, in which every locked source cell (check cells and
-        read-only cells) appears exactly once with the source's text and metadata.
-    """
-    assign.validate_metadata(source_nb, name)
-    nb = copy.deepcopy(submitted_nb)
-    assign.clear_outputs(nb)
-    by_id = {assign.grade_id(c): c for c in source_nb.cells if assign.grade_id(c) and _has_role(c)}
-    seen: set[str] = set()
-    for i, cell in enumerate(nb.cells):
-        gid = assign.grade_id(cell)
-        if "nbgrader" not in cell.get("metadata", {}):
-            continue
-        if gid not in by_id or gid in seen:
-            # a made-up or duplicated id is not graded: the cell runs as a plain cell
-            del cell.metadata["nbgrader"]
-            continue
-        seen.add(gid)
-        src = by_id[gid]
-        if assign.is_locked(src):
-            nb.cells[i] = _fresh(src)
-        else:
-            cell.metadata["nbgrader"] = copy.deepcopy(src.metadata["nbgrader"])
-    _reinsert_missing(nb, source_nb, seen)
-    return nb
-
-
-def _has_role(cell) -> bool:
-    return assign.is_grade(cell) or assign.is_solution(cell) or assign.is_locked(cell)
-
-
-def _fresh(src_cell):
-    cell = copy.deepcopy(src_cell)
-    if cell.cell_type == "code":
-        cell.outputs, cell.execution_count = [], None
-    return cell
-
-
-def _reinsert_missing(nb, source_nb, present: set[str]) -> None:
-    # Put a deleted locked cell back after the nearest earlier id'd source cell that the
-    # submission still has (else before the nearest later one, else at the end).
-    ids = [assign.grade_id(c) for c in source_nb.cells]
-    for k, src in enumerate(source_nb.cells):
-        gid = ids[k]
-        if not gid or not assign.is_locked(src) or gid in present:
-            continue
-        where = {assign.grade_id(c): j for j, c in enumerate(nb.cells) if assign.grade_id(c)}
-        before = [where[g] for g in ids[:k] if g in where]
-        after = [where[g] for g in ids[k + 1:] if g in where]
-        at = before[-1] + 1 if before else (after[0] if after else len(nb.cells))
-        nb.cells.insert(at, _fresh(src))
-        present.add(gid)
-
-
-# --------------------------------------------------------------------------- running
-
-def execute(nb, *, cwd: str | os.PathLike | None = None, timeout: int = 300,
-            kernel: str = CURRENT_ENV) -> tuple[object, dict[int, str], str]:
-    """Run a notebook top to bottom in a fresh kernel, continuing past errors.
-
-    Args:
-        nb: the notebook (not modified).
-        cwd: the kernel's working folder (default: a new empty temporary folder).
-        timeout: seconds a cell may run before it is interrupted (and counts as an error).
-        kernel: a kernelspec name, or ``CURRENT_ENV`` for the Python running this code.
-
-    Returns:
-        ``(executed_notebook, status_by_cell_index, problem)``: each executed code cell's
-        reply status (``"ok"`` or ``"error"``), and a message when the run stopped early
-        (the kernel died or would not start), else ``""``.
-    """
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
-    nb = copy.deepcopy(nb)
-    status: dict[int, str] = {}
-
-    def record(cell, cell_index, execute_reply):
-        status[cell_index] = (execute_reply or {}).get("content", {}).get("status", "error")
-
-    with tempfile.TemporaryDirectory(prefix="lessons-grade-") as tmp:
-        client = NotebookClient(
-            nb, kernel_name=kernel, kernel_manager_class=_KernelManager,
-            timeout=timeout, allow_errors=True, interrupt_on_timeout=True,
-            error_on_timeout={"ename": "CellTimeoutError",
-                              "evalue": f"the cell ran longer than {timeout} s and was interrupted",
-                              "traceback": []},
-            record_timing=False, skip_cells_with_tag="", on_cell_executed=record,
-            resources={"metadata": {"path": str(cwd or tmp)}},
-        )
-        problem = ""
-        try:
-            # the kernel process's own log (e.g. "running over TCP without encryption") is
-            # noise here; what the notebook prints reaches its outputs either way
-            client.execute(stderr=subprocess.DEVNULL)
-        except DeadKernelError as err:
-            problem = f"the kernel died ({err}); later cells did not run"
-        except CellTimeoutError as err:  # only if the interrupt itself failed
-            problem = f"a cell timed out and could not be interrupted ({str(err).splitlines()[0]})"
-        except RuntimeError as err:  # kernel failed to start
-            problem = f"the notebook could not be run ({type(err).__name__}: {err})"
-    return nb, status, problem
-
-
-def _first_error(cell) -> str:
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "error":
-            first = (str(out.get("evalue", "")).strip().splitlines() or [""])[0]
-            return f"{out.get('ename', 'Error')}: {first}".rstrip(": ")
-    return ""
-
-
-def _nbgrader_disagrees(cell) -> str:
-    # nbgrader's determine_grade gives 0 for any stderr output and reads a cell's result as
-    # partial credit; flag both so an instructor using nbgrader is not surprised.
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "stream" and out.get("name") == "stderr":
-            return "wrote to stderr (nbgrader would score this cell 0)"
-        if out.get("output_type") == "execute_result":
-            return "has a result value (nbgrader would read it as partial credit)"
-    return ""
-
-
-def grade_notebook(submission: str | os.PathLike, source: str | os.PathLike, *, student: str = "",
-                   timeout: int = 300, kernel: str = CURRENT_ENV) -> NotebookResult:
-    """Grade one submitted notebook against the instructor's source notebook.
-
-    Args:
-        submission: the student's ``.ipynb``.
-        source: the instructor's ``.ipynb`` of the same lesson.
-        student: the name recorded in the result.
-        timeout: seconds a cell may run.
-        kernel: kernelspec name, or ``CURRENT_ENV``.
-
-    Returns:
-        A ``NotebookResult`` with one ``CheckResult`` per auto-graded cell of the source.
-    """
-    submission, source = Path(submission), Path(source)
-    source_nb = nbformat.read(source, as_version=4)
-    cells = _grade_cells(source_nb)
-    result = NotebookResult(student=student, notebook=submission.name,
-                            manual=[assign.grade_id(c) for c in source_nb.cells
-                                    if assign.is_grade(c) and assign.is_solution(c)])
-
-    def zero(message: str) -> list[CheckResult]:
-        return [CheckResult(assign.grade_id(c), 0.0, float(c.metadata.nbgrader["points"]), message) for c in cells]
-
-    try:
-        submitted = nbformat.read(submission, as_version=4)
-    except Exception as err:
-        result.problem = f"cannot read {submission} ({type(err).__name__})"
-        result.checks = zero("the notebook could not be read")
-        return result
-    nb = prepare(submitted, source_nb, name=str(source))
-    executed, status, problem = execute(nb, timeout=timeout, kernel=kernel)
-    result.problem, result.executed = problem, executed
-    index = {assign.grade_id(c): i for i, c in enumerate(executed.cells) if assign.grade_id(c)}
-    for src in cells:
-        gid, most = assign.grade_id(src), float(src.metadata.nbgrader["points"])
-        i = index[gid]
-        cell = executed.cells[i]
-        if i not in status:
-            result.checks.append(CheckResult(gid, 0.0, most, "did not run" + (f": {problem}" if problem else "")))
-        elif status[i] != "ok" or _first_error(cell):
-            result.checks.append(CheckResult(gid, 0.0, most, _first_error(cell) or "the cell failed"))
-        else:
-            result.checks.append(CheckResult(gid, most, most, warning=_nbgrader_disagrees(cell)))
-    return result
-
-
-def _grade_unit(unit: tuple) -> NotebookResult:
-    student, submission, source, timeout, kernel, keep = unit
-    result = grade_notebook(submission, source, student=student, timeout=timeout, kernel=kernel)
-    if not keep:  # executed notebooks hold figures: megabytes each, times every student
-        result.executed = None
-    return result
+__all__ = ["grade_folder", "row", "table", "write_csv", "summary", "main"]
 
 
 # --------------------------------------------------------------------------- folders
@@ -335,11 +90,20 @@ def _find_submissions(root: Path) -> tuple[dict[str, dict[str, Path]], list[str]
     return found, notes
 
 
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def grade_folder(submissions: str | os.PathLike, source: str | os.PathLike = "notebooks", *,
                  timeout: int = 300, kernel: str = CURRENT_ENV, jobs: int = 1,
                  progress: bool = True, keep_executed: bool = False,
+                 on_student: Callable[[str, list[NotebookResult], dict[str, list]], None] | None = None,
                  ) -> tuple[list[NotebookResult], dict[str, list], list[str]]:
     """Grade every ``SUBMISSIONS/<student>/<notebook>.ipynb`` against ``source/<notebook>.ipynb``.
+
+    Every source notebook and every submission is read into memory before any student code
+    runs, and only those copies are used; after each notebook the files on disk are compared
+    with them (SHA-256), and a change is reported in the student's notes.
 
     Args:
         submissions: the folder of student folders.
@@ -349,11 +113,13 @@ def grade_folder(submissions: str | os.PathLike, source: str | os.PathLike = "no
         jobs: notebooks graded at once (each in its own process and kernel).
         progress: show a progress bar.
         keep_executed: keep each executed notebook in its result (for feedback).
+        on_student: called with ``(student, results, columns)`` as soon as a student is fully
+            graded (``main`` writes the student's CSV row there).
 
     Returns:
         ``(results, columns, notes)``: one result per student and notebook (a notebook a student
         did not hand in scores 0 with a ``problem``), ``{notebook: [grade cells]}`` of the graded
-        lessons, and warnings about files that were skipped.
+        lessons, and warnings about files that were skipped or changed.
 
     Raises:
         ValueError: no student folders, or nothing that matches a source notebook.
@@ -372,33 +138,69 @@ def grade_folder(submissions: str | os.PathLike, source: str | os.PathLike = "no
             notes.append(f"ignored {student}/{n}: no notebook of that name in {source}")
     if not lessons:
         raise ValueError(f"none of the submitted notebooks has a source of the same name in {source}")
-    columns = {n: _grade_cells(nbformat.read(source / n, as_version=4)) for n in lessons}
-    units = [(s, books[n], source / n, timeout, kernel, keep_executed)
-             for s, books in found.items() for n in lessons if n in books]
-    from tqdm.auto import tqdm
+    # Read once, before any student code runs: what a submission does to the files later
+    # cannot change what is graded.
+    sources = {n: (source / n).read_bytes() for n in lessons}
+    columns = {n: autograde.grade_cells(nbformat.reads(sources[n].decode("utf-8"), as_version=4)) for n in lessons}
+    files = {(s, n): books[n] for s, books in found.items() for n in lessons if n in books}
+    texts = {key: path.read_bytes() for key, path in files.items()}
+    units = [(s, n, texts[s, n].decode("utf-8", errors="replace"), sources[n].decode("utf-8"), timeout, kernel,
+              keep_executed) for (s, n) in files]
 
-    bar = tqdm(total=len(units), desc="grading", unit="notebook", disable=not progress)
+    def tampered(after: str) -> list[str]:
+        changed = [f"the source {source / n} changed on disk" for n, data in sources.items()
+                   if not (source / n).is_file() or _sha((source / n).read_bytes()) != _sha(data)]
+        changed += [f"{path} changed on disk" for key, path in files.items()
+                    if not path.is_file() or _sha(path.read_bytes()) != _sha(texts[key])]
+        return [f"{c} while {after} was graded; the copy read before grading was used" for c in changed]
+
     results: list[NotebookResult] = []
+    by_student: dict[str, list[NotebookResult]] = {}
+    reported: set[str] = set()
+    bar = progress_bar(total=len(units), enabled=progress, desc="grading", unit="notebook")
+
+    def finish(result: NotebookResult) -> None:
+        results.append(result)
+        by_student.setdefault(result.student, []).append(result)
+        for note in tampered(f"{result.student}/{result.notebook}"):
+            if note.split(" while ")[0] not in reported:
+                reported.add(note.split(" while ")[0])
+                notes.append(note)
+                result.problem = "; ".join(filter(None, [result.problem, note]))
+        bar.update()
+        if len(by_student[result.student]) == len(found[result.student]) - _unmatched(found[result.student], lessons):
+            _complete(result.student, found, lessons, columns, by_student, results, on_student)
+
     if jobs <= 1:
         for unit in units:
-            results.append(_grade_unit(unit))
-            bar.update()
+            finish(autograde.grade_unit(unit))
     else:
-        import multiprocessing
-
         with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for r in pool.map(_grade_unit, units):
-                results.append(r)
-                bar.update()
+            for r in pool.map(autograde.grade_unit, units):
+                finish(r)
     bar.close()
-    for s, books in found.items():  # lessons a student did not hand in
-        for n in lessons:
-            if n not in books:
-                results.append(NotebookResult(
-                    s, n, [CheckResult(assign.grade_id(c), 0.0, float(c.metadata.nbgrader["points"]),
-                                       "not handed in") for c in columns[n]], problem="not handed in"))
+    for student in found:  # students with nothing to grade still get their zero row
+        if student not in by_student:
+            by_student[student] = []
+            _complete(student, found, lessons, columns, by_student, results, on_student)
     results.sort(key=lambda r: (r.student, r.notebook))
     return results, columns, notes
+
+
+def _unmatched(books: dict[str, Path], lessons: list[str]) -> int:
+    return sum(1 for n in books if n not in lessons)
+
+
+def _complete(student, found, lessons, columns, by_student, results, on_student) -> None:
+    """Add the zero results of a student's missing notebooks, then report the student."""
+    for n in lessons:
+        if n not in found[student]:
+            missing = NotebookResult(student, n, [CheckResult(assign.grade_id(c), 0.0, float(c.metadata.nbgrader["points"]),
+                                                              "not handed in") for c in columns[n]], problem="not handed in")
+            results.append(missing)
+            by_student[student].append(missing)
+    if on_student is not None:
+        on_student(student, sorted(by_student[student], key=lambda r: r.notebook), columns)
 
 
 def _column_names(columns: dict[str, list]) -> list[tuple[str, str, str]]:
@@ -419,15 +221,28 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+def _notes(results: list[NotebookResult]) -> str:
+    return "; ".join(f"{Path(r.notebook).stem}: {r.problem}" for r in results if r.problem)
+
+
+def row(student: str, results: list[NotebookResult], columns: dict[str, list]) -> list[str]:
+    """One CSV row: the student, points per check (in ``columns`` order), total, notes."""
+    scores = {(r.notebook, c.grade_id): c.points for r in results for c in r.checks}
+    points = [scores.get((n, gid), 0.0) for n, gid, _ in _column_names(columns)]
+    return [student] + [_fmt(p) for p in points] + [_fmt(sum(points)), _notes(results)]
+
+
 def table(results: list[NotebookResult], columns: dict[str, list]) -> list[list[str]]:
-    """The CSV rows (header first): student, one column per check, total."""
-    names = _column_names(columns)
-    scores = {(r.student, r.notebook, c.grade_id): c.points for r in results for c in r.checks}
-    rows = [["student"] + [name for _, _, name in names] + ["total"]]
-    for student in sorted({r.student for r in results}):
-        points = [scores.get((student, n, gid), 0.0) for n, gid, _ in names]
-        rows.append([student] + [_fmt(p) for p in points] + [_fmt(sum(points))])
-    return rows
+    """The CSV rows (header first): student, one column per check, total, notes."""
+    header = ["student"] + [name for _, _, name in _column_names(columns)] + ["total", "notes"]
+    students = sorted({r.student for r in results})
+    return [header] + [row(s, [r for r in results if r.student == s], columns) for s in students]
+
+
+def _csv(rows: list[list[str]]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue()
 
 
 def write_csv(rows: list[list[str]], out: str | os.PathLike, *, force: bool = False) -> Path:
@@ -435,22 +250,25 @@ def write_csv(rows: list[list[str]], out: str | os.PathLike, *, force: bool = Fa
     out = Path(out)
     if out.exists() and not force:
         raise FileExistsError(f"{out} already exists; pass --force to replace it")
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(buf.getvalue())
-        if force:
-            os.replace(tmp, out)
-        else:
-            os.link(tmp, out)  # fails if the file appeared meanwhile: never clobber
-            os.unlink(tmp)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    return atomic_write(out, _csv(rows))
+
+
+class _RowsAsTheyComplete:
+    """The CSV file while grading runs: the header, then each student's row once graded, flushed
+    to disk at once — a grader killed half-way leaves every row it finished."""
+
+    def __init__(self, out: Path, header: list[str], *, force: bool) -> None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(out, "w" if force else "x", encoding="utf-8", newline="")  # "x": never clobber
+        self.write(header)
+
+    def write(self, fields: list[str]) -> None:
+        self.file.write(_csv([fields]))
+        self.file.flush()
+        os.fsync(self.file.fileno())
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def summary(results: list[NotebookResult], columns: dict[str, list]) -> str:
@@ -487,7 +305,7 @@ def _write_feedback(results: list[NotebookResult], folder: Path, force: bool) ->
     if clash and not force:
         raise FileExistsError(f"refusing to overwrite feedback notebooks: {', '.join(clash)}; pass --force")
     for r, path in targets:
-        assign._write_atomic(r.executed, path)
+        assign.write_notebook(r.executed, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -522,14 +340,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.timeout < 1 or args.jobs < 1:
         print("lessons.grade: error: --timeout and --jobs must be at least 1", file=sys.stderr)
         return 2
+    rows: list[_RowsAsTheyComplete] = []
+
+    def on_student(student: str, results: list[NotebookResult], columns: dict[str, list]) -> None:
+        if not rows:  # the header needs the columns, known once the sources are read
+            rows.append(_RowsAsTheyComplete(out, table([], columns)[0], force=args.force))
+        rows[0].write(row(student, results, columns))
+
     try:
         results, columns, notes = grade_folder(args.submissions, args.source, timeout=args.timeout,
-                                               kernel=args.kernel, jobs=args.jobs,
-                                               progress=not args.no_progress,
-                                               keep_executed=bool(args.feedback))
+                                               kernel=args.kernel, jobs=args.jobs, progress=not args.no_progress,
+                                               keep_executed=bool(args.feedback), on_student=on_student)
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
-        write_csv(table(results, columns), out, force=args.force)
+        if rows:
+            rows[0].close()
+        write_csv(table(results, columns), out, force=True)  # the whole table, atomically, from memory
         if feedback:
             _write_feedback(results, feedback, args.force)
     except (ValueError, FileExistsError) as err:

@@ -24,7 +24,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from lessons import assign, grade
+from lessons import assign, autograde, grade
 
 KERNEL = {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
           "language_info": {"name": "python"}}
@@ -120,7 +120,7 @@ def test_check_cells_come_from_the_source_hidden_tests_included(course):
     carol = nbformat.read(course / "submissions" / "carol" / "01_tiny.ipynb", as_version=4)
     carol.cells.append(new_code_cell("print('sneaky')", metadata=nbg("made-up", grade=True, locked=True, points=9)))
     carol.cells[2].metadata["nbgrader"]["points"] = 100  # edited metadata of a solution cell
-    nb = grade.prepare(carol, source)
+    nb = autograde.prepare(carol, source)
     assert nb.cells[3].source == source.cells[3].source and "double(-3)" in nb.cells[3].source
     assert "nbgrader" not in nb.cells[-1].metadata, "a made-up grade id is not graded"
     assert nb.cells[2].metadata["nbgrader"] == source.cells[2].metadata["nbgrader"]
@@ -129,7 +129,7 @@ def test_check_cells_come_from_the_source_hidden_tests_included(course):
 
 def test_a_deleted_check_cell_is_put_back_after_the_answer(course):
     dave = nbformat.read(course / "submissions" / "dave" / "nested" / "01_tiny.ipynb", as_version=4)
-    nb = grade.prepare(dave, tiny_lesson())
+    nb = autograde.prepare(dave, tiny_lesson())
     ids = [assign.grade_id(c) for c in nb.cells]
     assert ids.index("t-answer-check") == ids.index("t-answer") + 1
     assert [i for i in ids if i] == ["t-double", "t-double-check", "t-answer", "t-answer-check"]
@@ -145,7 +145,7 @@ def test_grade_folder_cli_scores_every_student_and_writes_the_csv(course):
     assert res.returncode == 0, res.stdout + res.stderr
     with open(out, newline="") as f:
         rows = list(csv.reader(f))
-    assert rows == [
+    assert [r[:-1] for r in rows] == [
         ["student", "01_tiny:t-double-check", "t-answer-check", "02_more:t-double-check", "total"],
         ["alice", "2", "1", "2", "5"],
         ["bob", "0", "0", "0", "0"],
@@ -153,6 +153,9 @@ def test_grade_folder_cli_scores_every_student_and_writes_the_csv(course):
         ["dave", "2", "1", "0", "3"],
         ["erin", "2", "0", "0", "2"],
     ]
+    notes = {r[0]: r[-1] for r in rows[1:]}
+    assert rows[0][-1] == "notes" and notes["alice"] == "" and notes["bob"] == "02_more: not handed in"
+    assert notes["erin"].startswith("01_tiny: the kernel died") and "02_more: not handed in" in notes["erin"]
     text = res.stdout
     assert "alice: 5 / 5" in text and "bob: 0 / 5" in text
     assert "t-double-check: 0 / 2 — AssertionError: double(-3) should be -6" in text  # carol, hidden test
@@ -223,9 +226,68 @@ def test_nbgrader_autograde_gives_the_same_points_to_our_student_copies(course, 
     with Gradebook("sqlite:///" + str(tmp_path / "gradebook.db")) as gb:
         theirs = {s: {g.name: g.score for g in gb.find_submission_notebook("01_tiny", "ps1", s).grades}
                   for s in ("alice", "bob", "carol")}
-    ours = {s: {c.grade_id: c.points for c in grade.grade_notebook(
-                course / "submissions" / s / "01_tiny.ipynb", course / "source" / "01_tiny.ipynb").checks}
+    read = lambda path: nbformat.read(path, as_version=4)  # noqa: E731
+    ours = {s: {c.grade_id: c.points for c in autograde.grade_notebook(
+                read(course / "submissions" / s / "01_tiny.ipynb"), read(course / "source" / "01_tiny.ipynb")).checks}
             for s in theirs}
     assert theirs == ours == {"alice": {"t-double-check": 2, "t-answer-check": 1},
                               "bob": {"t-double-check": 0, "t-answer-check": 0},
                               "carol": {"t-double-check": 0, "t-answer-check": 1}}
+
+
+# --------------------------------------------------------------------------- one submission against the others
+
+MALLORY = (
+    "import glob, json, os\n"
+    "# find the instructor's notebook and the other submissions from the grader's command line and folder\n"
+    "grader = f'/proc/{os.getppid()}'\n"
+    "cwd = os.readlink(f'{grader}/cwd')\n"
+    "argv = open(f'{grader}/cmdline').read().split('\\0')\n"
+    "source = os.path.join(cwd, argv[argv.index('--source') + 1])\n"
+    "for path in glob.glob(os.path.join(source, '*.ipynb')) + glob.glob(os.path.join(cwd, 'submissions', 'zed', '*.ipynb')):\n"
+    "    nb = json.load(open(path))\n"
+    "    for cell in nb['cells']:\n"
+    "        if cell['cell_type'] == 'code' and 'assert' in ''.join(cell['source']):\n"
+    "            cell['source'] = ['pass  # every check passes now']\n"
+    "        if cell.get('metadata', {}).get('nbgrader', {}).get('grade_id') == 't-answer':\n"
+    "            cell['source'] = ['answer = 0']  # and zed's right answer is spoiled\n"
+    "    json.dump(nb, open(path, 'w'))\n"
+    "answer = 0")
+
+
+@pytest.mark.slow
+def test_a_submission_that_rewrites_the_source_and_a_classmate_changes_no_grade(course):
+    student = assign.student_copy(tiny_lesson(), "01_tiny.ipynb")
+    subs = course / "submissions"
+    write(answered(student, {"t-answer": MALLORY}), subs / "mallory" / "01_tiny.ipynb")
+    write(answered(student, GOOD), subs / "zed" / "01_tiny.ipynb")  # graded after mallory
+    for name in ("bob", "carol", "dave", "erin"):  # keep the run short
+        for path in (subs / name).rglob("*.ipynb"):
+            path.unlink()
+    out = course / "grades.csv"
+    res = run_cli(subs, "--source", course / "source", "--out", out, "--timeout", "30", "--no-progress", cwd=course)
+    assert res.returncode == 0, res.stdout + res.stderr
+    source_text = (course / "source" / "01_tiny.ipynb").read_text()
+    assert "every check passes now" in source_text, "the attack did reach the files (the grader is no sandbox)"
+    rows = {r[0]: r for r in csv.reader(open(out, newline=""))}
+    assert rows["mallory"][1:4] == ["0", "0", "0"]  # graded with the checks read before any code ran
+    assert rows["zed"][1:3] == ["2", "1"]  # zed's file was spoiled on disk, but the copy read first is graded
+    assert "changed on disk while mallory/01_tiny.ipynb was graded" in rows["mallory"][-1]
+    assert "changed on disk" in res.stderr
+
+
+@pytest.mark.slow
+def test_a_grader_killed_half_way_leaves_the_rows_it_finished(course):
+    student = assign.student_copy(tiny_lesson(), "01_tiny.ipynb")
+    subs = course / "submissions"
+    for name in ("carol", "dave", "erin"):
+        for path in (subs / name).rglob("*.ipynb"):
+            path.unlink()
+    write(answered(student, {"t-answer": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"}),
+          subs / "mallory" / "01_tiny.ipynb")  # kills the grader itself
+    out = course / "grades.csv"
+    res = run_cli(subs, "--source", course / "source", "--out", out, "--timeout", "30", "--no-progress", cwd=course)
+    assert res.returncode == -9
+    rows = list(csv.reader(open(out, newline="")))
+    assert [r[0] for r in rows] == ["student", "alice", "bob"]  # graded before mallory (alphabetical)
+    assert rows[1][4] == "5" and rows[2][4] == "0"
