@@ -1,6 +1,6 @@
 # Blind Spots — the two commands a newcomer needs:
 #   make lab    create .venv (first time only), install, open JupyterLab on notebooks/
-#   make test   same set-up, warm the model cache, run every test (unit, notebooks, browser)
+#   make test   same set-up, lint, warm the model cache, run every test (unit, notebooks, browser)
 # Everything else is optional.
 
 PYTHON ?= python3
@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # Jupyter refuses to run as root unless told; containers and CI often are root.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: setup lab test unit notebooks browser warm demo assign grade bench clean-cache clean
+.PHONY: setup lab test lint unit notebooks browser warm demo assign grade bench clean-cache clean
 
 setup: $(STAMP)
 
@@ -28,9 +28,12 @@ lab: $(STAMP)
 # Two pytest workers, one torch thread each: on a 2-core machine this beats one process with
 # two threads (small models parallelise poorly), and notebooks stay together per file.
 TEST_JOBS ?= 2
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/python -m lessons.warm
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests --ignore=tests/browser $(PYTEST_ARGS)

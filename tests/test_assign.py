@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import KERNEL, nbg, nbgrader_course, run_nbgrader, write_notebook
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from nbgrader.utils import compute_checksum
 
@@ -25,20 +25,10 @@ from lessons import assign, autograde
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
-KERNEL = {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
-          "language_info": {"name": "python"}}
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 
 
 # --------------------------------------------------------------------------- synthetic notebooks
-
-def nbg(gid, *, grade=False, solution=False, locked=False, points=None):
-    meta = {"grade": grade, "grade_id": gid, "locked": locked, "schema_version": 3,
-            "solution": solution, "task": False}
-    if points is not None:
-        meta["points"] = points
-    return {"nbgrader": meta}
-
 
 def course_notebook():
     """A small instructor notebook using every convention the lessons use (and a few more)."""
@@ -74,12 +64,6 @@ def course_notebook():
     nb.cells[1].outputs = [new_output("stream", name="stdout", text="leftover output")]
     nb.cells[1].execution_count = 7
     return nb
-
-
-def write(nb, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
 
 
 def run_cli(*args, cwd=None):
@@ -206,8 +190,8 @@ def test_duplicate_grade_id_is_named():
 
 def test_cli_writes_copies_and_refuses_to_overwrite_without_force(tmp_path):
     src = tmp_path / "notebooks"
-    write(course_notebook(), src / "01_tiny.ipynb")
-    write(new_notebook(metadata=dict(KERNEL), cells=[new_code_cell("z = 3")]), src / "00_plain.ipynb")
+    write_notebook(course_notebook(), src / "01_tiny.ipynb")
+    write_notebook(new_notebook(metadata=dict(KERNEL), cells=[new_code_cell("z = 3")]), src / "00_plain.ipynb")
     dest = tmp_path / "student"
     dest.mkdir()
     learner_work = b'{"not": "a notebook, but a learner\'s work"}'
@@ -232,10 +216,10 @@ def test_cli_writes_copies_and_refuses_to_overwrite_without_force(tmp_path):
 
 def test_a_broken_notebook_stops_the_run_before_anything_is_written(tmp_path):
     src = tmp_path / "notebooks"
-    write(course_notebook(), src / "01_good.ipynb")
+    write_notebook(course_notebook(), src / "01_good.ipynb")
     bad = course_notebook()
     bad.cells[2].source = bad.cells[2].source.replace("        ### END SOLUTION", "")
-    write(bad, src / "02_bad.ipynb")
+    write_notebook(bad, src / "02_bad.ipynb")
     res = run_cli(src, tmp_path / "student")
     assert res.returncode == 2
     assert "02_bad.ipynb, cell 2 (grade_id 't-double')" in res.stderr and "never closed" in res.stderr
@@ -243,7 +227,7 @@ def test_a_broken_notebook_stops_the_run_before_anything_is_written(tmp_path):
 
 
 def test_single_notebook_and_own_source(tmp_path):
-    path = write(course_notebook(), tmp_path / "a.ipynb")
+    path = write_notebook(course_notebook(), tmp_path / "a.ipynb")
     assert assign.assign(path, tmp_path / "out" / "b.ipynb") == [tmp_path / "out" / "b.ipynb"]
     assert assign.assign(path, tmp_path / "dir") == [tmp_path / "dir" / "a.ipynb"]
     with pytest.raises(assign.AssignError, match="overwrite the instructor's notebook itself"):
@@ -460,40 +444,12 @@ def test_first_exercise_check_passes_on_a_good_lesson_and_fails_on_a_bad_one(tmp
 
 # --------------------------------------------------------------------------- nbgrader itself
 
-def nbgrader_env(tmp_path: Path) -> dict:
-    env = dict(os.environ)
-    # nbgrader runs `alembic` from PATH; isolate it from any user-level Jupyter configuration
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "jupyter-config")
-    env["JUPYTER_DATA_DIR"] = str(tmp_path / "jupyter-data")
-    return env
-
-
-def nbgrader_course(tmp_path: Path, notebooks: dict[str, object], assignment: str = "course") -> Path:
-    root = tmp_path / "course"
-    for name, nb in notebooks.items():
-        write(nb, root / "source" / assignment / name)
-    (root / "nbgrader_config.py").write_text(
-        "c = get_config()\n"
-        f"c.CourseDirectory.root = {str(root)!r}\n"
-        "c.CourseDirectory.course_id = 'blind-spots'\n"
-        f"c.CourseDirectory.db_url = {'sqlite:///' + str(tmp_path / 'gradebook.db')!r}\n")
-    return root
-
-
-def run_nbgrader(root: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    res = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, env=nbgrader_env(tmp_path),
-                         capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
-    return res
-
-
 @pytest.mark.slow
 def test_nbgrader_generate_assignment_releases_the_same_student_copies(tmp_path):
     pytest.importorskip("nbgrader", reason="nbgrader is not installed (it is in the [test] extra)")
     books = {p.name: nbformat.read(p, as_version=4) for p in NOTEBOOKS}
     books["99_tiny.ipynb"] = course_notebook()  # conventions the lessons may not use yet
-    root = nbgrader_course(tmp_path, books)
+    root = nbgrader_course(tmp_path / "course", tmp_path / "gradebook.db", books, "course")
     run_nbgrader(root, tmp_path, "generate_assignment", "course", "--force")
     for name, source in books.items():
         released = nbformat.read(root / "release" / "course" / name, as_version=4)

@@ -10,14 +10,7 @@ from torch import nn
 
 from lessons import encodings, evolution, fooling, models, panels
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # The suite shares a small CPU with other tests; tiny tensors gain nothing from threads.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

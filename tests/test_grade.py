@@ -15,27 +15,15 @@ little more than a kernel start. The students:
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import KERNEL, nbg, nbgrader_course, run_nbgrader, write_notebook
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from lessons import assign, autograde, grade
-
-KERNEL = {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
-          "language_info": {"name": "python"}}
-
-
-def nbg(gid, *, grade=False, solution=False, locked=False, points=None):
-    meta = {"grade": grade, "grade_id": gid, "locked": locked, "schema_version": 3,
-            "solution": solution, "task": False}
-    if points is not None:
-        meta["points"] = points
-    return {"nbgrader": meta}
 
 
 def tiny_lesson():
@@ -73,12 +61,6 @@ def answered(student_nb, answers: dict[str, str]):
     return nb
 
 
-def write(nb, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
-
-
 GOOD = {"t-double": "def double(x):\n    return x + x", "t-answer": "answer = 6 * 7"}
 
 
@@ -86,25 +68,25 @@ GOOD = {"t-double": "def double(x):\n    return x + x", "t-answer": "answer = 6 
 def course(tmp_path):
     """source/ with the instructor notebooks, submissions/<student>/ with the students' copies."""
     source = tmp_path / "source"
-    write(tiny_lesson(), source / "01_tiny.ipynb")
-    write(more_lesson(), source / "02_more.ipynb")
+    write_notebook(tiny_lesson(), source / "01_tiny.ipynb")
+    write_notebook(more_lesson(), source / "02_more.ipynb")
     student = assign.student_copy(tiny_lesson(), "01_tiny.ipynb")
     subs = tmp_path / "submissions"
-    write(answered(student, GOOD), subs / "alice" / "01_tiny.ipynb")
-    write(answered(assign.student_copy(more_lesson()), {"t-triple": "def triple(x):\n    return 3 * x"}),
+    write_notebook(answered(student, GOOD), subs / "alice" / "01_tiny.ipynb")
+    write_notebook(answered(assign.student_copy(more_lesson()), {"t-triple": "def triple(x):\n    return 3 * x"}),
           subs / "alice" / "02_more.ipynb")
-    write(student, subs / "bob" / "01_tiny.ipynb")
+    write_notebook(student, subs / "bob" / "01_tiny.ipynb")
     carol = answered(student, {"t-double": "def double(x):\n    return 4", "t-answer": "answer = 42"})
     carol.cells[3].source = "pass  # the test is gone"
-    write(carol, subs / "carol" / "01_tiny.ipynb")
+    write_notebook(carol, subs / "carol" / "01_tiny.ipynb")
     dave = answered(student, GOOD)
     del dave.cells[6]  # the answer's check cell
     dave.cells.insert(4, new_code_cell("while True:\n    pass"))
-    write(dave, subs / "dave" / "nested" / "01_tiny.ipynb")  # deeper folders are fine
-    write(answered(student, {**GOOD, "t-answer": "import os\nos._exit(1)"}), subs / "erin" / "01_tiny.ipynb")
+    write_notebook(dave, subs / "dave" / "nested" / "01_tiny.ipynb")  # deeper folders are fine
+    write_notebook(answered(student, {**GOOD, "t-answer": "import os\nos._exit(1)"}), subs / "erin" / "01_tiny.ipynb")
     (subs / "erin" / ".ipynb_checkpoints").mkdir()
-    write(student, subs / "erin" / ".ipynb_checkpoints" / "01_tiny-checkpoint.ipynb")  # ignored
-    write(student, subs / "erin" / "scratch.ipynb")  # no source of that name: ignored, with a note
+    write_notebook(student, subs / "erin" / ".ipynb_checkpoints" / "01_tiny-checkpoint.ipynb")  # ignored
+    write_notebook(student, subs / "erin" / "scratch.ipynb")  # no source of that name: ignored, with a note
     return tmp_path
 
 
@@ -192,9 +174,9 @@ def test_bad_folders_are_named(tmp_path):
         grade.grade_folder(tmp_path / "subs", tmp_path)
     with pytest.raises(ValueError, match="SUBMISSIONS must be a folder"):
         grade.grade_folder(tmp_path / "nope", tmp_path)
-    write(tiny_lesson(), tmp_path / "subs" / "x" / "other.ipynb")
+    write_notebook(tiny_lesson(), tmp_path / "subs" / "x" / "other.ipynb")
     with pytest.raises(ValueError, match="none of the submitted notebooks has a source"):
-        grade.grade_folder(tmp_path / "subs", write(tiny_lesson(), tmp_path / "src" / "01_tiny.ipynb").parent)
+        grade.grade_folder(tmp_path / "subs", write_notebook(tiny_lesson(), tmp_path / "src" / "01_tiny.ipynb").parent)
 
 
 # --------------------------------------------------------------------------- nbgrader agrees
@@ -203,24 +185,12 @@ def test_bad_folders_are_named(tmp_path):
 def test_nbgrader_autograde_gives_the_same_points_to_our_student_copies(course, tmp_path):
     """Student copies made by lessons.assign, graded by nbgrader itself, score as lessons.grade scores them."""
     pytest.importorskip("nbgrader", reason="nbgrader is not installed (it is in the [test] extra)")
-    root = tmp_path / "nbgrader-course"
-    write(tiny_lesson(), root / "source" / "ps1" / "01_tiny.ipynb")
-    (root / "nbgrader_config.py").write_text(
-        "c = get_config()\n"
-        f"c.CourseDirectory.root = {str(root)!r}\n"
-        "c.CourseDirectory.course_id = 'blind-spots'\n"
-        f"c.CourseDirectory.db_url = {'sqlite:///' + str(tmp_path / 'gradebook.db')!r}\n")
+    root = nbgrader_course(tmp_path / "nbgrader-course", tmp_path / "gradebook.db", {"01_tiny.ipynb": tiny_lesson()}, "ps1")
     for student in ("alice", "bob", "carol"):
         nb = nbformat.read(course / "submissions" / student / "01_tiny.ipynb", as_version=4)
-        write(nb, root / "submitted" / student / "ps1" / "01_tiny.ipynb")
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")  # nbgrader runs `alembic`
-    env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "jupyter-config")
-    env["JUPYTER_DATA_DIR"] = str(tmp_path / "jupyter-data")
+        write_notebook(nb, root / "submitted" / student / "ps1" / "01_tiny.ipynb")
     for args in (["generate_assignment", "ps1", "--force"], ["autograde", "ps1", "--force"]):
-        res = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, env=env,
-                             capture_output=True, text=True, timeout=600)
-        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+        run_nbgrader(root, tmp_path, *args)
     from nbgrader.api import Gradebook
 
     with Gradebook("sqlite:///" + str(tmp_path / "gradebook.db")) as gb:
@@ -259,8 +229,8 @@ MALLORY = (
 def test_a_submission_that_rewrites_the_source_and_a_classmate_changes_no_grade(course):
     student = assign.student_copy(tiny_lesson(), "01_tiny.ipynb")
     subs = course / "submissions"
-    write(answered(student, {"t-answer": MALLORY}), subs / "mallory" / "01_tiny.ipynb")
-    write(answered(student, GOOD), subs / "zed" / "01_tiny.ipynb")  # graded after mallory
+    write_notebook(answered(student, {"t-answer": MALLORY}), subs / "mallory" / "01_tiny.ipynb")
+    write_notebook(answered(student, GOOD), subs / "zed" / "01_tiny.ipynb")  # graded after mallory
     for name in ("bob", "carol", "dave", "erin"):  # keep the run short
         for path in (subs / name).rglob("*.ipynb"):
             path.unlink()
@@ -283,7 +253,7 @@ def test_a_grader_killed_half_way_leaves_the_rows_it_finished(course):
     for name in ("carol", "dave", "erin"):
         for path in (subs / name).rglob("*.ipynb"):
             path.unlink()
-    write(answered(student, {"t-answer": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"}),
+    write_notebook(answered(student, {"t-answer": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"}),
           subs / "mallory" / "01_tiny.ipynb")  # kills the grader itself
     out = course / "grades.csv"
     res = run_cli(subs, "--source", course / "source", "--out", out, "--timeout", "30", "--no-progress", cwd=course)
