@@ -33,6 +33,7 @@ from .utils import (
     check_choice,
     check_images,
     check_labels,
+    check_model_input,
     check_positive_int,
     eval_mode,
     model_device,
@@ -56,26 +57,38 @@ class QueryBudgetExceeded(RuntimeError):
     """A query would take a ``QueryModel`` past its budget; nothing of that query was served."""
 
 
-def _probabilities_fn(model) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A closure images → class probabilities (N, K), on the images' device, with no graph."""
+def _probabilities_fn(model) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor, str], int]]:
+    """Closures: images → class probabilities (N, K) on the images' device, with no graph; and
+    ``check(x, name)`` → K, which rejects images the model cannot take (no query is spent)."""
     if isinstance(model, nn.Module):
-        device = next(model.parameters()).device
+        device = model_device(model)
+
+        def check(x: torch.Tensor, name: str) -> int:
+            return check_model_input(model, x, name)
 
         def probs(x: torch.Tensor) -> torch.Tensor:
             with torch.no_grad(), eval_mode(model):
                 return F.softmax(model(x.to(device)), dim=1).to(x.device)
 
-        return probs
+        return probs, check
     if hasattr(model, "predict_proba"):  # a fitted scikit-learn classifier on flat pixels
         classes = np.asarray(getattr(model, "classes_", []))
         if classes.size < 2 or not np.array_equal(classes, np.arange(classes.size)):
             raise ValueError(f"the estimator's classes_ must be 0..K-1, got {classes.tolist()!r}")
+        features = getattr(model, "n_features_in_", None)
+
+        def check(x: torch.Tensor, name: str) -> int:
+            check_images(x, name)
+            if features is not None and x[0].numel() != features:
+                raise ValueError(f"the model takes {features} pixel values per image but {name} has "
+                                 f"{x[0].numel()} (shape {tuple(x.shape)})")
+            return int(classes.size)
 
         def probs(x: torch.Tensor) -> torch.Tensor:
             flat = x.detach().cpu().flatten(1).numpy().astype(np.float32, copy=False)
             return torch.as_tensor(model.predict_proba(flat), dtype=torch.float32).to(x.device)
 
-        return probs
+        return probs, check
     raise TypeError(
         f"model must be a torch.nn.Module or a fitted scikit-learn classifier, got {type(model).__name__}"
     )
@@ -116,7 +129,7 @@ class QueryModel:
         check_choice("output", output, OUTPUTS)
         if budget is not None:
             budget = check_positive_int("budget", budget, allow_zero=True)
-        self._probs = _probabilities_fn(model)
+        self._probs, self._check = _probabilities_fn(model)
         self.output = output
         self.budget = budget
         self._queries = 0
@@ -131,8 +144,20 @@ class QueryModel:
         """Queries left before the budget is spent, or ``None`` without a budget."""
         return None if self.budget is None else self.budget - self._queries
 
+    def check(self, x: torch.Tensor, y: object = ..., *, name: str = "x") -> torch.Tensor | None:
+        """Reject a request the model cannot answer, as an API would, without spending a query:
+        images of the wrong type, range or shape, and labels that are not among its classes.
+
+        Returns:
+            The labels as int64 (``None`` when no ``y`` is given).
+        """
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor of images, got {type(x).__name__}")
+        num_classes = self._check(x.detach(), name)
+        return None if y is ... else check_labels(y, x.shape[0], "y", num_classes=num_classes)
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        check_images(x.detach(), "x")
+        self.check(x)
         n = x.shape[0]
         if self.budget is not None and self._queries + n > self.budget:
             raise QueryBudgetExceeded(
@@ -218,7 +243,10 @@ def train_substitute(
     """
     if not isinstance(oracle, QueryModel):
         raise TypeError(f"oracle must be a QueryModel (the target behind its API), got {type(oracle).__name__}")
-    check_images(pool, "pool")
+    oracle.check(pool, name="pool")
+    if not callable(build):
+        raise TypeError(f"build must be a function returning a fresh model, got {type(build).__name__}")
+    seed = check_positive_int("seed", seed, allow_zero=True)
     budget = check_positive_int("budget", budget)
     if budget > len(pool):
         raise ValueError(f"budget must be at most the pool size {len(pool)}, got {budget}")
@@ -242,8 +270,9 @@ def train_substitute(
 
 def transfer_success(oracle: QueryModel, x_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Which adversarial images the oracle gets wrong: (N,) bool; spends N queries."""
-    check_images(x_adv, "x_adv")
-    y = check_labels(y, x_adv.shape[0], "y")
+    if not isinstance(oracle, QueryModel):
+        raise TypeError(f"oracle must be a QueryModel (the target behind its API), got {type(oracle).__name__}")
+    y = oracle.check(x_adv, y, name="x_adv")
     return _answers_to_labels(oracle(x_adv)).cpu() != y.cpu()
 
 

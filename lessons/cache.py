@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .utils import atomic_save, forked_rng, get_device
+from .utils import atomic_save, check_bool, forked_rng, get_device
 
 __all__ = ["cache_dir", "shared_dirs", "fingerprint", "check_name", "load", "save", "cached"]
 
@@ -200,6 +200,10 @@ def cached(
         the stored facts, ``path`` (``None`` if it could not be saved) and ``cached``.
     """
     check_name(name)
+    for what, fn in (("build", build), ("fit", fit)):
+        if not callable(fn):
+            raise TypeError(f"{what} must be a function, got {type(fn).__name__}")
+    check_bool("progress", progress)
     version = fingerprint(recipe)
     device = get_device(device)
 

@@ -21,6 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 from torch import nn
 
+from .encodings import check_shape
 from .models import predict
 from .utils import check_images, check_in_range, check_labels, check_positive_int, eval_mode
 
@@ -65,6 +66,7 @@ def logistic_regression(x: torch.Tensor, y: torch.Tensor, *, C: float = 1.0, max
     check_images(x, "x")
     y = check_labels(y, x.shape[0], "y")
     check_in_range("C", C, 1e-8, 1e8)
+    max_iter = check_positive_int("max_iter", max_iter)
     clf = LogisticRegression(C=C, max_iter=max_iter)
     return clf.fit(_flat(x), y.cpu().numpy())
 
@@ -84,6 +86,11 @@ def decision_tree(x: torch.Tensor, y: torch.Tensor, *, max_depth: int | None = 1
     """
     check_images(x, "x")
     y = check_labels(y, x.shape[0], "y")
+    if max_depth is not None:
+        max_depth = check_positive_int("max_depth", max_depth)
+    seed = check_positive_int("seed", seed, allow_zero=True)
+    if seed >= 2**32:
+        raise ValueError(f"seed must be below 2**32 (scikit-learn's random_state), got {seed}")
     return DecisionTreeClassifier(max_depth=max_depth, random_state=seed).fit(_flat(x), y.cpu().numpy())
 
 
@@ -101,7 +108,7 @@ def predict_labels(model, x: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------- linear models
 
 
-def linear_parameters(model, *, shape: tuple[int, ...] = (1, 28, 28)) -> tuple[torch.Tensor, torch.Tensor]:
+def linear_parameters(model, *, shape: tuple[int, int, int] = (1, 28, 28)) -> tuple[torch.Tensor, torch.Tensor]:
     """The weight matrix W (K, D) and bias b (K,) with logits = W·x + b on flattened pixels.
 
     Accepts a fitted scikit-learn linear classifier (``coef_``, ``intercept_``; a binary one
@@ -120,6 +127,7 @@ def linear_parameters(model, *, shape: tuple[int, ...] = (1, 28, 28)) -> tuple[t
     Raises:
         ValueError: a torch model that is not affine in its input (use a gradient attack).
     """
+    shape = check_shape(shape)
     if isinstance(model, tuple) and len(model) == 2:
         weight, bias = (torch.as_tensor(t, dtype=torch.float32).cpu() for t in model)
     elif hasattr(model, "coef_") and hasattr(model, "intercept_"):
@@ -304,7 +312,7 @@ def tree_attack(tree, x: torch.Tensor, y: torch.Tensor, eps: float = 1.0, *, lev
         >>> (x_adv != x).flatten(1).sum(1)                      # pixels changed per image
     """
     check_images(x, "x")
-    y = check_labels(y, x.shape[0], "y")
+    y = check_labels(y, x.shape[0], "y", num_classes=_check_classes(tree) if hasattr(tree, "tree_") else None)
     eps = check_in_range("eps", eps, 0.0, 1.0)
     if levels is not None:
         levels = check_positive_int("levels", levels)

@@ -173,7 +173,7 @@ def photo(name: str, *, size: int = 224) -> torch.Tensor:
     Returns:
         Tensor (1, 3, size, size), float32 in [0, 1].
     """
-    check_choice("photo name", name, tuple(PHOTOS))
+    check_choice("name", name, tuple(PHOTOS))
     size = check_positive_int("size", size)
     import skimage.data
 

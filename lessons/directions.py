@@ -36,7 +36,17 @@ from torch import nn
 from . import cache, layers
 from .data import load_mnist
 from .models import accuracy, lenet, train
-from .utils import check_choice, check_in_range, check_model, check_positive_int, eval_mode, model_device
+from .utils import (
+    check_choice,
+    check_images,
+    check_in_range,
+    check_labels,
+    check_model,
+    check_model_input,
+    check_positive_int,
+    eval_mode,
+    model_device,
+)
 from .utils import progress as progress_bar
 
 __all__ = [
@@ -140,9 +150,10 @@ def project(acts: torch.Tensor, directions: torch.Tensor, *, reduce: str = "mean
     Returns:
         Tensor (N, K): image n's score along direction k.
     """
-    if not isinstance(acts, torch.Tensor) or acts.dim() not in (2, 4):
-        raise ValueError(f"acts must be a tensor (N, D) or (N, C, H, W), got {getattr(acts, 'shape', type(acts).__name__)}")
-    if not isinstance(directions, torch.Tensor) or directions.dim() != 2 or directions.shape[1] != acts.shape[1]:
+    _check_acts(acts)
+    if not isinstance(directions, torch.Tensor):
+        raise TypeError(f"directions must be a tensor (K, D), got {type(directions).__name__}")
+    if directions.dim() != 2 or directions.shape[1] != acts.shape[1]:
         raise ValueError(
             f"directions must have shape (K, {acts.shape[1]}) to match acts of shape {tuple(acts.shape)}, "
             f"got {tuple(getattr(directions, 'shape', ()))}"
@@ -174,8 +185,12 @@ def top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
     Returns:
         Long tensor (K, k): row j lists image indices for direction j, in decreasing score.
     """
-    if not isinstance(scores, torch.Tensor) or scores.dim() != 2:
-        raise ValueError(f"scores must be a tensor of shape (N, K), got {getattr(scores, 'shape', type(scores).__name__)}")
+    if not isinstance(scores, torch.Tensor):
+        raise TypeError(f"scores must be a tensor of shape (N, K), got {type(scores).__name__}")
+    if scores.dim() != 2:
+        raise ValueError(f"scores must be a tensor of shape (N, K), got shape {tuple(scores.shape)}")
+    if bool(scores.isnan().any()):  # a NaN would sort first and be "the best image"
+        raise ValueError("scores must not hold NaN (a NaN sorts first); check the activations")
     k = check_positive_int("k", k)
     if k > scores.shape[0]:
         raise ValueError(f"k must be at most the number of images ({scores.shape[0]}), got {k}")
@@ -199,7 +214,11 @@ def label_purity(indices: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     Returns:
         Float tensor (K,) in [1/k, 1].
     """
-    check_indices(indices, labels.shape[0])
+    labels = check_labels(labels, labels.shape[0] if isinstance(labels, torch.Tensor) and labels.dim() else -1, "labels")
+    check_indices(indices, 2**62)
+    if indices.numel() and int(indices.max()) >= labels.shape[0]:
+        raise ValueError(f"labels must hold a label for every image the indices refer to (up to index "
+                         f"{int(indices.max())}), got {labels.shape[0]} labels")
     top = labels.to(indices.device)[indices]  # (K, k)
     counts = F.one_hot(top, int(labels.max()) + 1).sum(1)  # (K, classes)
     return counts.max(1).values.float() / indices.shape[1]
@@ -219,6 +238,7 @@ def pixel_similarity(indices: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     Returns:
         Float tensor (K,) in [-1, 1] (in [0, 1] for non-negative pixels).
     """
+    check_images(x, "x")
     check_indices(indices, x.shape[0])
     k = indices.shape[1]
     if k < 2:
@@ -227,6 +247,14 @@ def pixel_similarity(indices: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     gram = flat @ flat.transpose(1, 2)  # (K, k, k)
     off_diagonal = gram.sum((1, 2)) - gram.diagonal(dim1=1, dim2=2).sum(1)
     return off_diagonal / (k * (k - 1))
+
+
+def _check_acts(acts: object) -> torch.Tensor:
+    if not isinstance(acts, torch.Tensor):
+        raise TypeError(f"acts must be a tensor (N, D) or (N, C, H, W), got {type(acts).__name__}")
+    if acts.dim() not in (2, 4):
+        raise ValueError(f"acts must be a tensor (N, D) or (N, C, H, W), got shape {tuple(acts.shape)}")
+    return acts
 
 
 def check_indices(indices: object, n: int, name: str = "indices") -> torch.Tensor:
@@ -268,8 +296,10 @@ def compare(units: torch.Tensor, random: torch.Tensor, *, n_permutations: int = 
         ``Comparison(mean_units, mean_random, difference, p_value)``.
     """
     for name, s in (("units", units), ("random", random)):
-        if not isinstance(s, torch.Tensor) or s.dim() != 1 or s.numel() < 2:
-            raise ValueError(f"{name} must be a 1-D tensor of at least 2 scores, got {getattr(s, 'shape', type(s).__name__)}")
+        if not isinstance(s, torch.Tensor):
+            raise TypeError(f"{name} must be a 1-D tensor of at least 2 scores, got {type(s).__name__}")
+        if s.dim() != 1 or s.numel() < 2:
+            raise ValueError(f"{name} must be a 1-D tensor of at least 2 scores, got shape {tuple(s.shape)}")
     n_permutations = check_positive_int("n_permutations", n_permutations)
     a, b = units.detach().double().cpu(), random.detach().double().cpu()
     observed = float(a.mean() - b.mean())
@@ -311,6 +341,11 @@ def unit_vs_random(acts: torch.Tensor, x: torch.Tensor, labels: torch.Tensor, *,
     Returns:
         ``Study(purity_units, purity_random, similarity_units, similarity_random)``.
     """
+    _check_acts(acts)
+    check_images(x, "x")
+    if acts.shape[0] != x.shape[0]:
+        raise ValueError(f"acts must have one row per image of x ({x.shape[0]}), got {acts.shape[0]}")
+    labels = check_labels(labels, x.shape[0], "labels")
     n_random = check_positive_int("n_random", n_random)
     dim = acts.shape[1]
     units = top_k(project(acts, unit_directions(dim), reduce=reduce), k)
@@ -372,11 +407,21 @@ def maximize(
         Images (K, C, H, W) in [0, 1], detached, on the model's device.
     """
     check_model(model)
-    layers.resolve(model, layer)
-    if not isinstance(directions, torch.Tensor) or directions.dim() != 2:
-        raise ValueError(f"directions must be a tensor (K, D), got {getattr(directions, 'shape', type(directions).__name__)}")
-    if len(shape) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
+    layers.resolve(model, layer, "layer")
+    if not isinstance(directions, torch.Tensor):
+        raise TypeError(f"directions must be a tensor (K, D), got {type(directions).__name__}")
+    if directions.dim() != 2:
+        raise ValueError(f"directions must be a tensor (K, D), got shape {tuple(directions.shape)}")
+    if not isinstance(shape, (tuple, list)) or len(shape) != 3 or any(
+            isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
         raise ValueError(f"shape must be (C, H, W) of positive integers, got {shape!r}")
+    try:
+        check_model_input(model, torch.full((1, *shape), 0.5), "images")
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"shape {tuple(shape)} does not fit the model: {err}") from None
+    width = layers.activations(model, torch.full((1, *shape), 0.5), layer, progress=False).shape[1]
+    if directions.shape[1] != width:
+        raise ValueError(f"directions must have {width} columns, the width of layer {layer!r}, got {directions.shape[1]}")
     steps = check_positive_int("steps", steps)
     check_in_range("lr", lr, 1e-6, 10.0)
     check_choice("reduce", reduce, REDUCTIONS)

@@ -258,5 +258,5 @@ class CPPNEncoding:
 
 def make_encoding(name: str, shape: tuple[int, int, int], **options) -> DirectEncoding | CPPNEncoding:
     """``"direct"`` or ``"cppn"`` encoding for images of ``shape`` (C, H, W) (lesson 03)."""
-    check_choice("encoding", name, ENCODINGS)
+    check_choice("name", name, ENCODINGS)
     return DirectEncoding(shape, **options) if name == "direct" else CPPNEncoding(shape, **options)

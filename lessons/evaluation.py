@@ -20,9 +20,18 @@ from torch import nn
 
 from . import attacks
 from .attacks.common import check_attack_output
-from .utils import check_in_range, check_labels, check_model_input, check_pair, check_positive_int, eval_mode, model_device
+from .utils import (
+    check_generator,
+    check_in_range,
+    check_labels,
+    check_model_input,
+    check_pair,
+    check_positive_int,
+    eval_mode,
+    model_device,
+)
 
-__all__ = ["correct", "robust_mask", "robust_accuracy", "robustness_curve"]
+__all__ = ["correct", "robust_mask", "robust_accuracy", "robustness_curve", "check_data"]
 
 Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -100,10 +109,17 @@ def robust_mask(
     return standing
 
 
+def check_data(model: nn.Module, data: object, name: str = "data") -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x, y)`` that ``model`` can take, its labels among the model's classes; errors name ``data``."""
+    x, y = check_pair(data, name)
+    num_classes = check_model_input(model, x, f"{name}[0]")
+    return x, check_labels(y, x.shape[0], f"{name}[1]", num_classes=num_classes)
+
+
 def robust_accuracy(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], attack: Attack, *,
                     restarts: int = 1, batch_size: int = 500) -> float:
     """Share of ``data`` that survives ``attack`` (``robust_mask``), in [0, 1] (lesson 05)."""
-    x, y = check_pair(data)
+    x, y = check_data(model, data)
     return float(robust_mask(model, x, y, attack, restarts=restarts, batch_size=batch_size).float().mean())
 
 
@@ -121,8 +137,9 @@ def robustness_curve(
     Returns:
         One share in [0, 1] per ε, in the order given (ε = 0 gives clean accuracy).
     """
-    x, y = check_pair(data)
+    x, y = check_data(model, data)
     steps = check_positive_int("steps", steps)
+    check_generator(generator)
     if isinstance(eps_values, (str, bytes)) or not isinstance(eps_values, Sequence):
         raise TypeError(f"eps_values must be a list of budgets, got {type(eps_values).__name__}")
     if len(eps_values) == 0:

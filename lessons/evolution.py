@@ -19,7 +19,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from .encodings import CPPNEncoding, DirectEncoding, Genome, take
-from .utils import check_generator, check_in_range, check_model, check_positive_int, eval_mode, model_device
+from .utils import (
+    check_generator,
+    check_in_range,
+    check_model,
+    check_model_input,
+    check_positive_int,
+    eval_mode,
+    model_device,
+)
 from .utils import progress as progress_bar
 
 __all__ = ["class_confidence", "Archive", "map_elites_steps", "map_elites"]
@@ -32,7 +40,12 @@ def class_confidence(model: nn.Module, images: torch.Tensor, *, batch_size: int 
     while log p still tells 99.99% from 99.999% apart, so evolution keeps improving there.
     Returned on the CPU.
     """
-    check_model(model)
+    check_model_input(model, images, "images")
+    return _log_probs(model, images, check_positive_int("batch_size", batch_size))
+
+
+def _log_probs(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """``class_confidence`` without the checks, for the evolution loop (checked once at its start)."""
     device = model_device(model)
     out = []
     with torch.no_grad(), eval_mode(model):
@@ -129,9 +142,13 @@ def map_elites_steps(
     init_size = check_positive_int("init_size", init_size if init_size is not None else batch_size)
     generator = check_generator(generator, cpu=True)
     if classes is not None:
+        if isinstance(classes, (str, bytes)) or not isinstance(classes, Sequence):
+            raise TypeError(f"classes must be a list of class indices, got {type(classes).__name__}")
         classes = list(classes)
-        if not classes or any(isinstance(c, bool) or not isinstance(c, int) for c in classes):
-            raise ValueError(f"classes must be a non-empty list of class indices, got {classes!r}")
+        if any(isinstance(c, bool) or not isinstance(c, int) for c in classes):
+            raise TypeError(f"classes must be a list of class indices (int), got {classes!r}")
+        if not classes:
+            raise ValueError("classes must hold at least one class index, got an empty list")
         if len(set(classes)) != len(classes):
             raise ValueError(f"classes must not repeat, got {classes!r}")
     return _map_elites_generations(model, encoding, classes, batch_size, init_size, generator)
@@ -143,14 +160,13 @@ def _map_elites_generations(model, encoding, classes, batch_size, init_size, gen
 
     def score(genomes: Genome) -> tuple[torch.Tensor, torch.Tensor]:
         images = encoding.render(genomes, device)
-        try:
-            logp = class_confidence(model, images)
-        except RuntimeError as err:  # usually a shape mismatch deep inside the model
-            raise ValueError(f"the model rejected images of shape {tuple(encoding.shape)} from the "
-                             f"{encoding.name} encoding ({err}); give the encoding the model's input shape") from err
-        return images, logp
+        return images, _log_probs(model, images)
 
     genomes = encoding.init(init_size, generator)
+    try:  # once, before the loop: images the model cannot take are named here, not deep in torch
+        check_model_input(model, encoding.render(genomes, device)[:1], "encoding's images")
+    except ValueError as err:
+        raise ValueError(f"{err}; give the encoding the model's input shape (C, H, W), not {tuple(encoding.shape)}") from None
     images, logp = score(genomes)
     num_classes = logp.shape[1]
     if classes is None:

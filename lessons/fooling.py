@@ -33,6 +33,8 @@ from .encodings import ENCODINGS, CPPNEncoding, Genome, check_shape, make_encodi
 from .evolution import Archive, map_elites
 from .models import accuracy, imagenet_classifier, lenet, pretrained, train
 from .utils import (
+    check_bool,
+    check_choice,
     check_generator,
     check_images,
     check_in_range,
@@ -251,10 +253,17 @@ def fooling_images(
         ``(images, fooled_as)``: images (R, C, H, W) in [0, 1] and, for each, the class the
         model was fooled toward (R,), where R = runs × len(encodings) × classes.
     """
+    check_model(model)
     runs = check_positive_int("runs", runs)
     seed = check_positive_int("seed", seed, allow_zero=True)
+    check_in_range("until", until, 0.0, 1.0)
+    check_shape(shape)
+    if isinstance(encodings, (str, bytes)) or not isinstance(encodings, Sequence):
+        raise TypeError(f"encodings must be a list of encoding names such as ['direct', 'cppn'], got {type(encodings).__name__}")
     if not encodings:
         raise ValueError("encodings must name at least one of 'direct', 'cppn'")
+    for name in encodings:
+        check_choice("encodings", name, ENCODINGS)
     images, fooled_as = [], []
     jobs = [(name, r) for name in encodings for r in range(runs)]
     for name, r in progress_bar(jobs, enabled=progress, desc="evolving fooling images", unit="run"):
@@ -333,6 +342,9 @@ def imagenet_evolution(*, device: torch.device | str | None = None, progress: bo
     Returns:
         The ``Archive``; ``cache_info`` says whether it was cached and how long it took.
     """
+    if model is not None:
+        check_model(model)
+    check_bool("progress", progress)
     cfg = _IMAGENET_RUN
     encoding = imagenet_encoding()
     labels = imagenet_labels()

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import nn
 
-from .utils import check_images, check_model, check_positive_int, eval_mode, model_device
+from .utils import check_bool, check_model, check_model_input, check_positive_int, eval_mode, model_device
 from .utils import progress as progress_bar
 
 __all__ = ["names", "resolve", "capture", "activations", "hooks", "StopForward"]
@@ -31,14 +31,15 @@ def names(model: nn.Module) -> tuple[str, ...]:
     return tuple(name for name, _ in check_model(model).named_modules() if name)
 
 
-def resolve(model: nn.Module, layers: str | Sequence[str]) -> list[tuple[str, nn.Module]]:
+def resolve(model: nn.Module, layers: str | Sequence[str], what: str = "layers") -> list[tuple[str, nn.Module]]:
     """``(name, module)`` for a layer name or a list of them; an unknown name lists the valid ones."""
+    check_model(model)
     if isinstance(layers, str):
         wanted = [layers]
     elif isinstance(layers, (list, tuple)) and layers and all(isinstance(n, str) for n in layers):
         wanted = list(layers)
     else:
-        raise TypeError(f"layers must be a layer name or a non-empty list of names, got {layers!r}")
+        raise TypeError(f"{what} must be a layer name or a non-empty list of names, got {layers!r}")
     modules = dict(model.named_modules())
     valid = names(model)
     found = []
@@ -49,7 +50,7 @@ def resolve(model: nn.Module, layers: str | Sequence[str]) -> list[tuple[str, nn
             listed = ", ".join(valid[:_MAX_LISTED])
             if len(valid) > _MAX_LISTED:
                 listed += f", ... ({len(valid)} in all: see layers.names(model))"
-            raise ValueError(f"layer must be one of the model's layer names: {listed}; got {name!r}.{hint}")
+            raise ValueError(f"{what} must name the model's layers: {listed}; got {name!r}.{hint}")
         found.append((name, modules[name]))
     return found
 
@@ -111,6 +112,7 @@ def capture(model: nn.Module, layers: str | Sequence[str], *, detach: bool = Tru
         ...     cnn(x)
         >>> out["fc1"][0].shape          # (N, 128)
     """
+    check_bool("detach", detach)
     with hooks(model, layers, detach=detach, stop=False) as store:
         yield store
 
@@ -139,8 +141,7 @@ def activations(
         The layer's output for every image, on ``x``'s device: (N, D) for a dense layer,
         (N, C, H, W) for a conv layer — or a dict name → such tensor.
     """
-    check_model(model)
-    check_images(x, "x")
+    check_model_input(model, x)
     batch_size = check_positive_int("batch_size", batch_size)
     single = isinstance(layers, str)
     device = model_device(model, x)

@@ -25,6 +25,7 @@ from .utils import (
     check_choice,
     check_in_range,
     check_labels,
+    check_model,
     check_model_input,
     check_pair,
     check_positive_int,
@@ -87,6 +88,8 @@ def softmax_regression(num_classes: int = 10) -> nn.Sequential:
 
 def mlp(hidden: tuple[int, ...] = (100, 100), num_classes: int = 10) -> nn.Sequential:
     """A fully connected ReLU network, e.g. Szegedy's FC100-100-10 or FC200-200-10."""
+    if not isinstance(hidden, (tuple, list)):
+        raise TypeError(f"hidden must be a tuple of layer sizes such as (100, 100), got {type(hidden).__name__}")
     if not hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
         raise ValueError(f"hidden must be a non-empty tuple of positive layer sizes, got {hidden!r}")
     num_classes = check_positive_int("num_classes", num_classes)
@@ -243,6 +246,7 @@ def train(
     Returns:
         ``{"loss": [...], "accuracy": [...]}``, one entry per epoch (training set).
     """
+    check_model(model)
     x, y = check_pair(data)
     device = get_device(device)
     model.to(device)
@@ -353,7 +357,7 @@ def pretrained(name: str, *, device: torch.device | str | None = None, progress:
     Returns:
         The model in eval mode; ``model.cache_info`` holds its test accuracy and training time.
     """
-    check_choice("model name", name, tuple(PRETRAINED))
+    check_choice("name", name, tuple(PRETRAINED))
     check_bool("progress", progress)
     recipe = PRETRAINED[name]
 

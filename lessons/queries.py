@@ -18,18 +18,25 @@ from torch import nn
 
 from . import attacks, classic
 from .blackbox import QueryModel
+from .encodings import check_shape
 from .utils import (
     check_bool,
     check_choice,
     check_generator,
-    check_images,
     check_in_range,
-    check_labels,
     check_positive_int,
 )
 from .utils import progress as progress_bar
 
 __all__ = ["block_directions", "simba", "SimBAResult", "KINDS", "KNOWLEDGE", "attack_with_knowledge"]
+
+
+def _check_sizes(sizes: object) -> tuple[int, ...]:
+    if not isinstance(sizes, (tuple, list)):
+        raise TypeError(f"sizes must be a tuple of block sizes such as (7, 4, 2), got {type(sizes).__name__}")
+    if not sizes or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
+        raise ValueError(f"sizes must be a non-empty tuple of positive block sizes, got {sizes!r}")
+    return tuple(sizes)
 
 
 def block_directions(shape: tuple[int, int, int] = (1, 28, 28), sizes: tuple[int, ...] = (7, 4, 2), *,
@@ -41,9 +48,8 @@ def block_directions(shape: tuple[int, int, int] = (1, 28, 28), sizes: tuple[int
     classifier's score far more per query than a single pixel does (SimBA's DCT basis
     makes the same point). ``sizes=(1,)`` gives plain pixel directions.
     """
-    if not sizes or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
-        raise ValueError(f"sizes must be a non-empty tuple of positive block sizes, got {sizes!r}")
-    c, h, w = shape
+    _check_sizes(sizes)
+    c, h, w = check_shape(shape)
     masks = []
     for size in sizes:
         tiles = []
@@ -121,10 +127,10 @@ def simba(
         raise TypeError(f"oracle must be a QueryModel, got {type(oracle).__name__}")
     if oracle.output != "probs":
         raise ValueError("simba needs class scores: wrap the model with QueryModel(model, output='probs')")
-    check_images(x, "x")
-    y = check_labels(y, x.shape[0], "y").to(x.device)
+    y = oracle.check(x, y).to(x.device)
     eps = check_in_range("eps", eps, 0.0, 1.0)
     max_queries = check_positive_int("max_queries", max_queries)
+    _check_sizes(sizes)
     generator = check_generator(generator)
     check_bool("progress", progress)
 
@@ -224,10 +230,11 @@ def attack_with_knowledge(
     """
     check_choice("kind", kind, KINDS)
     check_choice("knowledge", knowledge, KNOWLEDGE)
-    check_images(x, "x")
-    y = check_labels(y, x.shape[0], "y")
+    y = QueryModel(model).check(x, y)  # what the model accepts, whichever kind it is
     eps = check_in_range("eps", eps, 0.0, 1.0)
+    max_queries = check_positive_int("max_queries", max_queries)
     pgd_steps = check_positive_int("pgd_steps", pgd_steps)
+    generator = check_generator(generator)
     n = x.shape[0]
     if knowledge == "queries":
         return simba(QueryModel(model, output="probs"), x, y, eps, max_queries=max_queries, generator=generator)

@@ -44,7 +44,7 @@ RECIPES: dict[str, dict] = {
 
 
 def _split_recipe(name: str) -> tuple[dict, int, str, int | None]:
-    check_choice("model name", name, tuple(RECIPES))
+    check_choice("name", name, tuple(RECIPES))
     recipe = dict(RECIPES[name])
     width = recipe.pop("width", 1)
     description = recipe.pop("description", name)

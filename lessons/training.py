@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import attacks
-from .evaluation import correct, robust_accuracy
+from .evaluation import check_data, correct, robust_accuracy
 from .utils import (
     check_bool,
     check_choice,
@@ -123,11 +123,11 @@ def learning_rate(step: int, total_steps: int, lr: float, *, schedule: str = "an
     step = check_positive_int("step", step, allow_zero=True)
     lr = check_in_range("lr", lr, 0.0, 10.0)
     check_choice("schedule", schedule, SCHEDULES)
+    peak = check_in_range("peak", peak, 1e-6, 1 - 1e-6)
+    anneal = check_in_range("anneal", anneal, 0.0, 1.0)
     if schedule == "cyclic":
-        peak = check_in_range("peak", peak, 1e-6, 1 - 1e-6)
         at = step / total_steps
         return lr * (at / peak if at < peak else max(0.0, (1 - at) / (1 - peak)))
-    anneal = check_in_range("anneal", anneal, 0.0, 1.0)
     decay_from = total_steps * (1 - anneal)
     return lr if step < decay_from else lr * (total_steps - step) / max(1.0, total_steps - decay_from)
 
@@ -154,9 +154,7 @@ def adversarial_examples(
             start (Madry et al.); ``"fast_fgsm"``: one step of ``fast_step``·ε from a uniform
             random start (Wong et al. use 1.25), i.e. ``attacks.pgd(..., steps=1, alpha=1.25 * eps)``.
         model: the classifier being trained; its mode and parameters are left as they were.
-        x: images (N, C, H, W) in [0, 1].
-        y: labels (N,) int64.
-        eps: L∞ budget in [0, 1].
+        x, y, eps: images (N, C, H, W) in [0, 1], int64 labels (N,), the L∞ budget in [0, 1].
         steps: PGD steps for ``"pgd"`` and ``"pool"``.
         fast_step: the step of ``"fast_fgsm"`` as a multiple of ε, in (0, 2].
         generator: CPU ``torch.Generator`` for the random starts.
@@ -166,6 +164,7 @@ def adversarial_examples(
     """
     check_choice("method", method, METHODS)
     check_model_input(model, x)
+    eps = check_in_range("eps", eps, 0.0, 1.0)
     steps = check_positive_int("steps", steps)
     fast_step = check_in_range("fast_step", fast_step, 1e-6, 2.0)
     if method == "standard":
@@ -200,15 +199,11 @@ def training_step(
     et al.: the pool's examples were made against an *earlier* state of the model).
 
     Args:
-        model: the classifier, trained in place (left in train mode).
-        optimizer: an optimiser over ``model``'s parameters.
-        x: images (N, C, H, W) in [0, 1]; never written to.
-        y: labels (N,) int64.
-        method: one of ``METHODS``.
-        eps: L∞ budget in [0, 1] (ignored by ``"standard"`` and ``"pool"``).
-        steps: PGD steps for ``"pgd"``.
-        clean_weight: α of the ``"fgsm"`` loss, in [0, 1].
-        fast_step: the ``"fast_fgsm"`` step as a multiple of ε (Wong et al.: 1.25).
+        model, optimizer: the classifier, trained in place (left in train mode), and its optimiser.
+        x, y: images (N, C, H, W) in [0, 1] (never written to) and int64 labels (N,).
+        method, eps: one of ``METHODS``; the L∞ budget in [0, 1] (unused by standard and pool).
+        steps, clean_weight, fast_step: PGD steps; α of the ``"fgsm"`` loss; the ``"fast_fgsm"``
+            step as a multiple of ε (Wong et al.: 1.25).
         pool: ``(x_pool, y_pool)`` adversarial examples for ``"pool"`` (required there).
         generator: CPU ``torch.Generator`` for the attacks' random starts.
 
@@ -222,6 +217,7 @@ def training_step(
     y = check_labels(y, x.shape[0], "y", num_classes=num_classes)
     check_choice("method", method, METHODS)
     eps = check_in_range("eps", eps, 0.0, 1.0)
+    steps = check_positive_int("steps", steps)
     clean_weight = check_in_range("clean_weight", clean_weight, 0.0, 1.0)
     generator = check_generator(generator)
     if method == "pool":
@@ -294,7 +290,11 @@ def validate(model: nn.Module, val: tuple[torch.Tensor, torch.Tensor], eps: floa
     every epoch, so epochs are compared on equal terms. With ``clean_only`` the attacks are
     skipped (NaN), as for standard training, which has nothing to be robust about.
     """
-    x, y = check_pair(val, "val")
+    x, y = check_data(model, val, "val")
+    eps = check_in_range("eps", eps, 0.0, 1.0)
+    steps = check_positive_int("steps", steps)
+    seed = check_positive_int("seed", seed, allow_zero=True)
+    check_bool("clean_only", clean_only)
     clean = float(correct(model, x, y).float().mean())
     if clean_only:
         return {"clean": clean, "fgsm": math.nan, "pgd": math.nan}

@@ -115,20 +115,17 @@ _HALF_WEIGHT_DECAY = 1e-5
 def half_model(name: str, *, device: torch.device | str | None = None, progress: bool = True) -> nn.Module:
     """One of Szegedy's Table 3 networks, trained on half the training digits (lesson 02).
 
-    Trained on first use (about a second each on two CPU cores) and cached through
-    ``models.cached``; ``python -m lessons.warm`` trains all three.
+    Trained on first use (about a second each on two CPU cores) and cached (``cache.cached``).
 
     Args:
-        name: a key of ``HALF_MODELS``: ``"p1-fc100"`` (FC100-100-10 on P1),
-            ``"p1-fc123-456"`` (FC123-456-10 on P1) or ``"p2-fc100"`` (FC100-100-10' on P2).
-        device: where the model lives (default ``utils.get_device()``).
-        progress: show the training progress bar on first use.
+        name: ``"p1-fc100"`` (FC100-100-10 on P1), ``"p1-fc123-456"`` or ``"p2-fc100"`` (on P2).
+        device, progress: where the model lives; a training progress bar on first use.
 
     Returns:
         The model in eval mode; ``model.cache_info`` holds its training and test accuracy,
         the half it saw and its training time.
     """
-    check_choice("half model name", name, tuple(HALF_MODELS))
+    check_choice("name", name, tuple(HALF_MODELS))
     recipe = HALF_MODELS[name]
 
     def build() -> nn.Module:
@@ -193,10 +190,8 @@ def boundary_walk(
     Distance: L2.
 
     Args:
-        model: classifier returning logits (N, K) for images (N, C, H, W) in [0, 1];
-            normalisation belongs inside it. Its mode and gradients are left as they were.
-        x: images (N, C, H, W), float in [0, 1].
-        y: labels (N,) int64: the true class (untargeted) or the target class (``targeted``).
+        model, x, y: as for every attack (``lessons.attacks``): a classifier, images (N, C, H, W)
+            in [0, 1], and the true classes (or the targets, ``targeted``).
         eps: the longest walk in L2, in [0, √(C·H·W)]; at most ⌈eps/step⌉ steps are taken,
             so ‖x_adv − x‖₂ ≤ eps. 5.0 ≈ an RMS distortion of 0.18 on MNIST.
         step: L2 length of each step, in (0, eps]: the overshoot past the boundary is below it
@@ -393,10 +388,12 @@ def error_matrix(
         A ``TransferMatrix``.
     """
     targets = _check_models(target_models, "target_models")
-    check_images(x, "x")
-    y = check_labels(y, x.shape[0], "y").cpu()
-    if not isinstance(example_sets, Mapping) or not example_sets:
-        raise TypeError("example_sets must be a non-empty dict of name -> images")
+    num_classes = min(check_model_input(m, x, "x", model_name=f"target_models[{n!r}]") for n, m in targets.items())
+    y = check_labels(y, x.shape[0], "y", num_classes=num_classes).cpu()
+    if not isinstance(example_sets, Mapping):
+        raise TypeError(f"example_sets must be a dict of name -> images, got {type(example_sets).__name__}")
+    if not example_sets:
+        raise ValueError("example_sets must hold at least one set of images, got an empty dict")
     for name, xs in example_sets.items():
         if not isinstance(name, str) or not name:
             raise TypeError(f"example_sets must be keyed by non-empty names (str), got key {name!r}")
@@ -482,7 +479,9 @@ def transfer_report(
         same wrong class as the source;
         ``n_eligible``: how many images the transfer rate counts over (an int).
     """
-    num_classes = min(check_model_input(source, x, "x"), check_model_input(target, x, "x"))
+    num_classes = min(check_model_input(source, x, "x", model_name="source"),
+                      check_model_input(target, x, "x", model_name="target"))
+    check_model_input(source, x_adv, "x_adv", model_name="source")
     rms_distortion(x, x_adv)
     y = check_labels(y, x.shape[0], "y", num_classes=num_classes).cpu()
     batch_size = check_positive_int("batch_size", batch_size)

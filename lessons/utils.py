@@ -50,11 +50,11 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
-def get_device(name: str | torch.device | None = None) -> torch.device:
+def get_device(device: str | torch.device | None = None) -> torch.device:
     """The device the course runs on: CUDA, then Apple's MPS, then the CPU.
 
     Args:
-        name: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"mps"`` to force one (a
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"mps"`` to force one (a
             ``torch.device`` is accepted too). When ``None`` the environment variable
             ``LESSONS_DEVICE`` is used if set, else the best available device.
 
@@ -66,8 +66,7 @@ def get_device(name: str | torch.device | None = None) -> torch.device:
         ValueError: the name is not a device this course knows (``"cpu:1"``, ``"tpu"``).
         RuntimeError: the requested device is not available on this machine.
     """
-    if isinstance(name, torch.device):
-        name = str(name)
+    name = str(device) if isinstance(device, torch.device) else device
     if name is not None and not isinstance(name, str):
         raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', got {type(name).__name__}")
     if name is None:
@@ -270,7 +269,7 @@ def _expected_input(model: torch.nn.Module) -> str:
     return "another input shape"
 
 
-def check_model_input(model: object, x: torch.Tensor, name: str = "x") -> int:
+def check_model_input(model: object, x: torch.Tensor, name: str = "x", *, model_name: str = "model") -> int:
     """Check that ``model`` takes the images ``x`` and return its number of classes K.
 
     One image goes through the model (in eval mode, without gradients), so a wrong dtype,
@@ -280,7 +279,7 @@ def check_model_input(model: object, x: torch.Tensor, name: str = "x") -> int:
         TypeError: ``model`` is not a module, or ``x``'s dtype differs from the model's weights.
         ValueError: the model cannot take images of ``x``'s shape, or does not return (1, K) logits.
     """
-    check_model(model)
+    check_model(model, model_name)
     check_images(x, name)
     param = next(iter(model.parameters()), None)
     if param is not None and param.is_floating_point() and x.dtype != param.dtype:
@@ -292,10 +291,10 @@ def check_model_input(model: object, x: torch.Tensor, name: str = "x") -> int:
             out = model(x[:1].to(device))
     except (RuntimeError, ValueError, IndexError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"the model cannot take {name} of shape {tuple(x.shape)}: it expects "
+        raise ValueError(f"{model_name} cannot take {name} of shape {tuple(x.shape)}: it expects "
                          f"{_expected_input(model)} ({first})") from None
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != 1:
-        raise ValueError(f"the model must return logits of shape (N, K) for images (N, C, H, W), "
+        raise ValueError(f"{model_name} must return logits of shape (N, K) for images (N, C, H, W), "
                          f"got {type(out).__name__} {tuple(getattr(out, 'shape', ()))}")
     return int(out.shape[1])
 
@@ -363,6 +362,8 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, *, mode: int | None
     Returns:
         The path written.
     """
+    if not isinstance(data, (bytes, str)):
+        raise TypeError(f"data must be bytes or str (the whole content), got {type(data).__name__}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(data, str):

@@ -18,12 +18,31 @@ from matplotlib.figure import Figure
 
 from .directions import check_indices
 from .models import predict
-from .utils import check_images, check_in_range, check_positive_int
+from .utils import check_images, check_in_range, check_labels, check_positive_int
 
 __all__ = [
     "triptych", "image_grid", "confidence_bars", "to_numpy_image", "figure_png", "paper_table", "transfer_heatmap",
     "attack_summary", "evolution_figure", "strips_figure", "attacked_digits",
 ]
+
+
+def _check_names(names: object, what: str, at_least: int, *, exactly: bool = False) -> list[str] | None:
+    """A list of names (class names, titles): ``None``, or a list/tuple of at least ``at_least``."""
+    if names is None:
+        return None
+    if isinstance(names, str) or not isinstance(names, Sequence):
+        raise TypeError(f"{what} must be a list of names, got {type(names).__name__}")
+    if (len(names) != at_least) if exactly else (len(names) < at_least):
+        raise ValueError(f"{what} must have {'' if exactly else 'at least '}{at_least} entries, got {len(names)}")
+    return [str(n) for n in names]
+
+
+def _check_probs(probs: object, what: str = "probs") -> torch.Tensor:
+    if not isinstance(probs, torch.Tensor):
+        raise TypeError(f"{what} must be a 1-D tensor of class probabilities, got {type(probs).__name__}")
+    if probs.dim() != 1:
+        raise ValueError(f"{what} must be a 1-D tensor of class probabilities (K,), got shape {tuple(probs.shape)}")
+    return probs
 
 
 def to_numpy_image(x: torch.Tensor) -> np.ndarray:
@@ -85,6 +104,7 @@ def triptych(
     p_x = p_adv = None
     if model is not None:
         p_x, p_adv = predict(model, x), predict(model, x_adv)
+    labels = _check_names(labels, "labels", p_x.shape[1] if p_x is not None else 0)
     n = x.shape[0]
     fig = Figure(figsize=(7.5, 2.6 * n), layout="constrained")
     axes = np.atleast_2d(fig.subplots(n, 3, squeeze=False))
@@ -112,8 +132,7 @@ def image_grid(
     check_images(images, "images")
     ncols = check_positive_int("ncols", ncols)
     n = images.shape[0]
-    if titles is not None and len(titles) != n:
-        raise ValueError(f"titles must have one entry per image ({n}), got {len(titles)}")
+    titles = _check_names(titles, "titles", n, exactly=True)
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
     fig = Figure(figsize=(scale * ncols, scale * nrows + (0.4 if suptitle else 0)), layout="constrained")
@@ -137,8 +156,8 @@ def confidence_bars(
     ax=None,
 ) -> Figure:
     """Horizontal bars of the top-``k`` class probabilities of one prediction (K,)."""
-    if not isinstance(probs, torch.Tensor) or probs.dim() != 1:
-        raise ValueError(f"probs must be a 1-D tensor of class probabilities, got {getattr(probs, 'shape', probs)!r}")
+    _check_probs(probs)
+    labels = _check_names(labels, "labels", probs.numel())
     k = check_positive_int("k", k)
     k = min(k, probs.numel())
     top = probs.detach().float().cpu().topk(k)
@@ -170,6 +189,10 @@ def attack_summary(x0: torch.Tensor, x1: torch.Tensor, p0: torch.Tensor, p1: tor
     """
     check_images(x0, "x0")
     check_images(x1, "x1")
+    _check_probs(p0, "p0")
+    _check_probs(p1, "p1")
+    names = _check_names(names, "names", p0.numel())
+    magnify = check_in_range("magnify", magnify, 0.0, 1e6)
     fig = Figure(figsize=(11, 2.6), layout="constrained")
     axes = fig.subplots(1, 5, gridspec_kw={"width_ratios": [1, 1, 1, 1.3, 1.3]})
     for ax, img, title in zip(axes, [x0, (0.5 + magnify * (x1 - x0)).clamp(0, 1), x1],
@@ -192,8 +215,14 @@ def paper_table(rows: Sequence[tuple], *, digits: int = 1):
     import pandas as pd
 
     digits = check_positive_int("digits", digits, allow_zero=True)
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence):
+        raise TypeError(f"rows must be a list of (result, ours, paper, setting) tuples, got {type(rows).__name__}")
+    if not rows:
+        raise ValueError("rows must hold at least one (result, ours, paper, setting) tuple, got an empty list")
     for i, row in enumerate(rows):
-        if not isinstance(row, (tuple, list)) or len(row) != 4:
+        if not isinstance(row, (tuple, list)):
+            raise TypeError(f"rows[{i}] must be a (result, ours, paper, setting) tuple, got {type(row).__name__}")
+        if len(row) != 4:
             raise ValueError(f"rows[{i}] must be (result, ours, paper, setting), got {row!r}")
     fmt = lambda v: v if isinstance(v, str) else f"{100 * float(v):.{digits}f}%"
     frame = pd.DataFrame([(str(r), fmt(o), fmt(p), str(s)) for r, o, p, s in rows],
@@ -318,8 +347,7 @@ def strips_figure(
     check_images(x, "x")
     check_indices(indices, x.shape[0])
     rows, k = indices.shape
-    if len(titles) != rows:
-        raise ValueError(f"titles must have one entry per row ({rows}), got {len(titles)}")
+    titles = _check_names(titles, "titles", rows, exactly=True)
     fig = Figure(figsize=(scale * k + 0.2, (scale + 0.3) * rows + (0.3 if suptitle else 0)), layout="constrained")
     axes = fig.subplots(rows, 1, squeeze=False)[:, 0]
     for r, ax in enumerate(axes):
@@ -346,6 +374,10 @@ def attacked_digits(x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor, pred:
     """
     check_images(x, "x")
     check_images(x_adv, "x_adv")
+    for name, labels in (("y", y), ("pred", pred)):
+        check_labels(labels, x.shape[0], name)
+    if not isinstance(fooled, torch.Tensor) or fooled.shape != (x.shape[0],):
+        raise ValueError(f"fooled must be a boolean tensor of shape ({x.shape[0]},), got {type(fooled).__name__}")
     n = max(len(x), 1)
     fig = Figure(figsize=(1.3 * n, 2.9), layout="constrained")
     axes = fig.subplots(2, n, squeeze=False)

@@ -72,7 +72,7 @@ def test_photos(name):
 
 def test_photo_size_and_errors():
     assert data.photo("coffee", size=64).shape == (1, 3, 64, 64)
-    with pytest.raises(ValueError, match="photo name must be one of .*'chelsea'.*got 'dog'"):
+    with pytest.raises(ValueError, match="name must be one of .*'chelsea'.*got 'dog'"):
         data.photo("dog")
     with pytest.raises(ValueError, match="size must be an integer >= 1, got -5"):
         data.photo("coffee", size=-5)

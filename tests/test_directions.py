@@ -263,7 +263,7 @@ def test_maximize_raises_the_objective_and_leaves_the_model_alone(untrained):
 
 
 def test_maximize_validates(untrained):
-    with pytest.raises(ValueError, match="layer must be one of"):
+    with pytest.raises(ValueError, match="layer must name the model's layers"):
         D.maximize(untrained, "conv9", torch.eye(2), progress=False)
     with pytest.raises(ValueError, match="shape must be"):
         D.maximize(untrained, "conv2", torch.eye(32), shape=(28, 28), progress=False)

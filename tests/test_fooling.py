@@ -162,7 +162,7 @@ def test_map_elites_bad_arguments(net, kwargs, message):
 
 
 def test_wrong_image_size_and_shape_errors(net):
-    with pytest.raises(ValueError, match=r"rejected images of shape \(1, 32, 32\)"):
+    with pytest.raises(ValueError, match=r"input shape \(C, H, W\), not \(1, 32, 32\)"):
         evolution.map_elites(net, encodings.DirectEncoding((1, 32, 32)), generations=1, progress=False)
     with pytest.raises(ValueError, match="shape must be"):
         encodings.CPPNEncoding((2, 28, 28))

@@ -84,7 +84,7 @@ def test_train_rejects_bad_arguments(mnist):
 
 
 def test_pretrained_unknown_name_lists_choices():
-    with pytest.raises(ValueError, match="model name must be one of .*'cnn'.*got 'resnet'"):
+    with pytest.raises(ValueError, match="name must be one of .*'cnn'.*got 'resnet'"):
         models.pretrained("resnet")
 
 

@@ -211,7 +211,7 @@ def test_halves_are_disjoint_balanced_and_complete(mnist):
 
 def test_half_models_are_registered_for_warm():
     assert set(transfer.CACHED_MODELS) == set(transfer.HALF_MODELS) == {"p1-fc100", "p1-fc123-456", "p2-fc100"}
-    with pytest.raises(ValueError, match="half model name must be one of"):
+    with pytest.raises(ValueError, match="name must be one of"):
         transfer.half_model("p3-fc100")
 
 

@@ -18,7 +18,10 @@ __all__ = ["NORMS", "check_attack", "check_attack_output", "reached", "margin", 
 NORMS = ("linf", "l2")
 
 
-def check_attack(model: object, x: object, y: object, *, targeted: object = False, eps: object = None,
+_NO_BUDGET = object()
+
+
+def check_attack(model: object, x: object, y: object, *, targeted: object = False, eps: object = _NO_BUDGET,
                  norm: object = "linf") -> tuple[torch.Tensor, float | None, int]:
     """Validate an attack's common arguments; return ``(y as int64, eps as float or None, K)``.
 
@@ -30,7 +33,9 @@ def check_attack(model: object, x: object, y: object, *, targeted: object = Fals
     y = check_labels(y, x.shape[0], "y", num_classes=num_classes)
     check_bool("targeted", targeted)
     check_choice("norm", norm, NORMS)
-    if eps is not None:
+    if eps is _NO_BUDGET:  # a minimum-distortion attack: no budget to check
+        eps = None
+    else:
         # L∞ ε is a pixel difference; an L2 ε can exceed 1 (up to the image's diagonal).
         eps = check_in_range("eps", eps, 0.0, 1.0 if norm == "linf" else math.sqrt(x[0].numel()))
     return y.to(x.device), eps, num_classes

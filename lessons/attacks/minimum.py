@@ -14,7 +14,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..utils import check_bool, check_choice, check_images, check_in_range, check_positive_int, eval_mode, model_device
+from ..utils import (
+    check_bool,
+    check_choice,
+    check_in_range,
+    check_model_input,
+    check_positive_int,
+    eval_mode,
+    model_device,
+)
 from ..utils import progress as progress_bar
 from .common import check_attack, check_attack_output, reached
 from .cw import cw_l2
@@ -154,7 +162,7 @@ def measure(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Ten
         A ``Distortion`` with tensors on ``x``'s device.
     """
     y, _, _ = check_attack(model, x, y, targeted=targeted)
-    check_images(x_adv, "x_adv")
+    check_model_input(model, x_adv, "x_adv")
     if x.shape != x_adv.shape:
         raise ValueError(f"x and x_adv must have the same shape, got {tuple(x.shape)} and {tuple(x_adv.shape)}")
     if eps is not None and (not isinstance(eps, torch.Tensor) or eps.shape != (x.shape[0],)):

@@ -1,0 +1,470 @@
+"""A table of bad inputs for every public function of the library a learner calls with data.
+
+``tests/test_bad_inputs.py`` runs it (every bad call must raise a ``TypeError`` or
+``ValueError`` whose message names the parameter), and ``benchmarks/errors.py`` prints the
+same table per module as clear / unclear / silent. The list of functions is read from each
+module's ``__all__``: a new public function without an entry here (or in ``EXEMPT``, with the
+reason) fails the test, so it is covered the day it is added.
+
+An entry gives a *good* call (``good``: a function returning the keyword arguments of a call
+that works) and, for each parameter to spoil, its kind; kinds come from the parameter's name
+(``x`` is images, ``y`` labels, ``eps`` a number in [0, 1], ...) unless the entry says otherwise.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import math
+import re
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+FUZZED = ("attacks.common", "attacks.cw", "attacks.gradient", "attacks.lbfgs", "attacks.minimum", "blackbox", "cache",
+          "classic", "data", "directions", "encodings", "evaluation", "evolution", "fooling", "layers", "models",
+          "noise", "queries", "recipes", "training", "transfer", "viz", "utils")
+
+EXEMPT = {  # public functions that take no input a learner could get wrong, with the reason
+    "cache.cache_dir": "no arguments",
+    "cache.shared_dirs": "no arguments",
+    "blackbox.substitute_net": "no arguments",
+    "fooling.imagenet_encoding": "no arguments",
+    "utils.eval_mode": "a context manager over a model: tested in test_utils",
+    "utils.forked_rng": "a context manager: tested in test_utils and test_cache",
+    "utils.progress": "its only check is the flag: tested in test_utils",
+    "layers.hooks": "the machinery behind layers.capture, which is fuzzed",
+    "encodings.take": "an internal helper of evolution (indexes a genome dict)",
+    "viz.figure_png": "renders a Figure the library made",
+    "viz.evolution_figure": "draws an evolution.Archive the library made (lesson 03's panel)",
+    "utils.check_images": "a validator: tested directly in test_utils",
+    "utils.check_labels": "a validator: tested directly in test_utils",
+    "utils.check_in_range": "a validator: tested directly in test_utils",
+    "utils.check_positive_int": "a validator: tested directly in test_utils",
+    "utils.check_bool": "a validator: tested directly in test_utils",
+    "utils.check_choice": "a validator: tested directly in test_utils",
+    "utils.check_model": "a validator: tested directly in test_utils",
+    "utils.check_generator": "a validator: tested directly in test_utils",
+    "utils.check_pair": "a validator: tested directly in test_utils",
+    "utils.check_model_input": "a validator: tested directly in test_utils",
+    "attacks.common.check_attack": "a validator: every attack entry below exercises it",
+    "attacks.common.check_attack_output": "a validator: exercised through smallest_eps, craft, robust_mask",
+    "directions.check_indices": "a validator: exercised through label_purity, pixel_similarity, strips_figure",
+    "encodings.check_shape": "a validator: exercised through make_encoding",
+    "attacks.common.reached": "an internal predicate of the attacks (inputs already checked)",
+    "attacks.common.margin": "an internal loss of the attacks (inputs already checked)",
+    "training.refresh_pool": "a step of adversarial_train, which checks its inputs",
+}
+
+
+# --------------------------------------------------------------------------- the ingredients
+
+
+class Tiny(nn.Module):
+    """A 10-class model on (1, 8, 8) images: cheap enough to attack in every case."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 8 * 8, 10)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+@functools.lru_cache(maxsize=1)
+def ingredients() -> dict:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 1, 8, 8, generator=g)
+    y = torch.tensor([0, 1, 2, 3])
+    model = Tiny().eval()
+    return {"model": model, "x": x, "y": y, "mnist_x": torch.rand(4, 1, 28, 28, generator=g)}
+
+
+def X():
+    return ingredients()["x"].clone()
+
+
+def Y():
+    return ingredients()["y"].clone()
+
+
+def M():
+    return ingredients()["model"]
+
+
+def _nan(x):
+    x = x.clone()
+    x[0, 0, 0, 0] = math.nan
+    return x
+
+
+BAD: dict[str, list[tuple[str, object, type]]] = {
+    # kind: [(what, bad value or a function of the good value, expected exception)]
+    "model": [("None", None, TypeError), ("a string", "cnn", TypeError)],
+    "images": [("a list", [[0.5]], TypeError), ("one image without the batch", lambda v: v[0], ValueError),
+               ("0-255 pixels", lambda v: v * 255, ValueError), ("NaN", _nan, ValueError),
+               ("float64 for a float32 model", lambda v: v.double(), TypeError),
+               ("3 channels for a 1-channel model", lambda v: v.repeat(1, 3, 1, 1), ValueError),
+               ("an empty batch", lambda v: v[:0], ValueError), ("None", None, TypeError),
+               ("integer pixels", lambda v: (v * 255).byte(), TypeError)],
+    "pixels": [("a list", [[0.5]], TypeError), ("one image without the batch", lambda v: v[0], ValueError),
+               ("0-255 pixels", lambda v: v * 255, ValueError), ("NaN", _nan, ValueError),
+               ("an empty batch", lambda v: v[:0], ValueError), ("None", None, TypeError)],
+    "labels": [("a label of 10 on a 10-class model", lambda v: torch.cat([v[:-1], torch.tensor([10])]), ValueError),
+               ("a label of -1", lambda v: torch.cat([v[:-1], torch.tensor([-1])]), ValueError),
+               ("float labels", lambda v: v.float(), TypeError), ("the wrong length", lambda v: v[:1], ValueError),
+               ("None", None, TypeError)],
+    "classes": [("a label of -1", lambda v: torch.cat([v[:-1], torch.tensor([-1])]), ValueError),
+                ("float labels", lambda v: v.float(), TypeError), ("the wrong length", lambda v: v[:1], ValueError),
+                ("None", None, TypeError)],
+    "targets": [("a class of 10 on a 10-class model", lambda v: torch.cat([v[:-1], torch.tensor([10])]), ValueError),
+                ("a class of -1", lambda v: torch.cat([v[:-1], torch.tensor([-1])]), ValueError),
+                ("float classes", lambda v: v.float(), TypeError), ("None", None, TypeError)],
+    "widths": [("a zero", (0,), ValueError), ("a float", (1.5,), ValueError), ("a string", "8", TypeError),
+               ("an empty tuple", (), ValueError)],
+    "recipe": [("a function", lambda v: len, TypeError), ("a set", {1, 2}, TypeError)],
+    "encoding_names": [("a bare number", 0.1, TypeError), ("an empty list", [], ValueError), ("an unknown name", ["a"], ValueError)],
+    "layer_names": [("an unknown layer", "pgd", ValueError), ("a number", 3, TypeError), ("an empty list", [], TypeError)],
+    "count_or_none": [("zero", 0, ValueError), ("a float", 1.5, TypeError), ("a string", "3", TypeError)],
+    "bytes": [("None", None, TypeError), ("a number", 3, TypeError)],
+    "flag": [("the string 'False'", "False", TypeError), ("None", None, TypeError), ("the number 1", 1, TypeError)],
+    "unit": [("a string", "abc", TypeError), ("a negative number", -0.1, ValueError), ("NaN", math.nan, ValueError),
+             ("8 (not in [0, 1])", 8, ValueError), ("None", None, TypeError)],
+    "positive": [("a string", "abc", TypeError), ("a negative number", -1.0, ValueError), ("NaN", math.nan, ValueError)],
+    "count": [("zero", 0, ValueError), ("a float", 1.5, TypeError), ("a string", "3", TypeError), ("None", None, TypeError)],
+    "count0": [("a negative number", -1, ValueError), ("a float", 1.5, TypeError), ("a string", "3", TypeError)],
+    "generator": [("an int", 0, TypeError), ("a string", "g", TypeError)],
+    "choice": [("an unknown name", "nope", ValueError), ("a number", 3, TypeError)],
+    "data": [("images alone", lambda v: v[0], TypeError), ("labels of the wrong length", lambda v: (v[0], v[1][:1]), ValueError),
+             ("0-255 pixels", lambda v: (v[0] * 255, v[1]), ValueError),
+             ("a label of 10", lambda v: (v[0], torch.cat([v[1][:-1], torch.tensor([10])])), ValueError)],
+    "models": [("an empty dict", {}, ValueError), ("a list", lambda v: list(v.values()), TypeError),
+               ("a string for a model", lambda v: {"m": "cnn"}, TypeError)],
+    "attack": [("a string", "pgd", TypeError), ("None", None, TypeError)],
+    "eps_list": [("a bare number", 0.1, TypeError), ("an empty list", [], ValueError), ("a string in the list", ["a"], TypeError)],
+    "shape": [("two numbers", (28, 28), ValueError), ("a string", "28x28", ValueError), ("2 channels", (2, 8, 8), ValueError)],
+    "device": [("an unknown device", "tpu", ValueError), ("cpu with an index", "cpu:1", ValueError), ("a number", 3, TypeError)],
+    "name": [("a path", "../x", ValueError), ("a number", 3, TypeError)],
+    "indices": [("floats", lambda v: v.float(), TypeError), ("one row", lambda v: v[0], ValueError),
+                ("an index past the end", lambda v: v + 1000, ValueError)],
+    "direction_rows": [("the wrong width", lambda v: v[:, :-1], ValueError), ("a vector", lambda v: v[0], ValueError),
+                       ("a list", lambda v: v.tolist(), TypeError)],
+    "scores": [("a NaN score", lambda v: v.index_put((torch.tensor([0]), torch.tensor([0])), torch.tensor(math.nan)), ValueError),
+               ("a vector", lambda v: v[:, 0], ValueError), ("a list", lambda v: v.tolist(), TypeError)],
+    "acts": [("a vector", lambda v: v[0], ValueError), ("a list", lambda v: v.tolist(), TypeError)],
+    "probs": [("a batch", lambda v: v[None], ValueError), ("a list", lambda v: v.tolist(), TypeError)],
+    "names": [("too few names", lambda v: v[:1], ValueError), ("a string", "abc", TypeError)],
+    "oracle": [("a model", lambda v: M(), TypeError), ("None", None, TypeError)],
+}
+
+NAME_KINDS = {  # a parameter's kind from its name, unless an entry overrides it
+    "model": "model", "source": "model", "target": "model", "x": "images", "x_adv": "images", "y": "labels",
+    "eps": "unit", "generator": "generator", "progress": "flag", "targeted": "flag", "random_start": "flag",
+    "exact_rms": "flag", "detach": "flag", "steps": "count", "restarts": "count", "batch_size": "count",
+    "search_steps": "count", "max_iter": "count", "epochs": "count", "k": "count", "n": "count", "dim": "count",
+    "n_permutations": "count", "n_random": "count", "budget": "count", "max_queries": "count", "pgd_steps": "count",
+    "generations": "count", "runs": "count", "data": "data", "device": "device", "norm": "choice", "reduce": "choice",
+    "method": "choice", "schedule": "choice", "lr": "positive", "kappa": "positive", "c": "positive", "sigma": "unit",
+    "rms": "unit", "rate": "unit", "eta": "positive", "num_classes": "count", "seed": "count0", "jitter": "count0",
+    "ncols": "count", "magnify": "positive", "digits": "count0", "size": "count", "n_val": "count",
+    "eps_values": "eps_list", "source_models": "models", "target_models": "models", "attack": "attack",
+}
+
+
+@dataclass
+class Case:
+    """One public function: a good call, and the parameters to spoil (name → kind)."""
+
+    name: str  # "attacks.gradient.fgsm"
+    good: callable  # () -> kwargs of a call that works
+    kinds: dict = field(default_factory=dict)  # overrides and additions to NAME_KINDS
+    skip: tuple = ()  # parameters of the good call not to spoil
+    run_good: bool = True  # run the good call too (False for slow cached loaders)
+
+    @property
+    def fn(self):
+        module, _, attr = self.name.rpartition(".")
+        return getattr(importlib.import_module(f"lessons.{module}"), attr)
+
+    def spoiled(self):
+        """(parameter, what, bad value, expected exception) for every bad input."""
+        good = self.good()
+        params = inspect.signature(self.fn).parameters
+        for p in params:
+            if p in self.skip:
+                continue
+            kind = self.kinds.get(p, NAME_KINDS.get(p))
+            if kind is None or (p not in good and params[p].default is inspect.Parameter.empty):
+                continue
+            base = good.get(p, params[p].default)
+            for what, bad, exc in BAD[kind]:
+                if callable(bad) and base is None:
+                    continue  # a spoiled version of "nothing given" is not a bad input
+                if bad is None and params[p].default is None:
+                    continue  # None is this parameter's own default: a good input
+                value = bad(base) if callable(bad) else bad
+                yield p, what, value, exc
+
+
+def _pgd_fast(**kw):
+    from lessons import attacks
+
+    return functools.partial(attacks.pgd, eps=0.1, steps=1, **kw)
+
+
+def _linear():
+    from lessons import classic
+
+    return classic.logistic_regression(torch.rand(20, 1, 8, 8, generator=torch.Generator().manual_seed(1)),
+                                       torch.arange(20) % 2, max_iter=50)
+
+
+def _tree():
+    from lessons import classic
+
+    return classic.decision_tree(torch.rand(20, 1, 8, 8, generator=torch.Generator().manual_seed(1)), torch.arange(20) % 4)
+
+
+def _oracle(output="probs"):
+    from lessons import blackbox
+
+    return blackbox.QueryModel(M(), output=output)
+
+
+def _acts():
+    return torch.rand(6, 5, generator=torch.Generator().manual_seed(2))
+
+
+def _history():
+    return {"val_pgd": [0.5, 0.6], "val_fgsm": [0.6, 0.7]}
+
+
+def _matrix():
+    from lessons import transfer
+
+    return transfer.error_matrix({"clean": X()}, {"m": M()}, X(), Y())
+
+
+A = lambda **kw: dict(model=M(), x=X(), y=Y(), **kw)  # noqa: E731  the common (model, x, y) call
+
+CASES = [
+    # attacks
+    Case("attacks.gradient.fgsm", lambda: A(eps=0.1), {"targeted": "flag"}),
+    Case("attacks.gradient.pgd", lambda: A(eps=0.1, steps=1, restarts=1, generator=torch.Generator()),
+         {"alpha": "positive", "random_start": "flag", "targeted": "flag", "norm": "choice"}),
+    Case("attacks.gradient.input_gradient", lambda: A(), {"targeted": "flag"}),
+    Case("attacks.lbfgs.lbfgs", lambda: A(search_steps=1, max_iter=1, progress=False), {"solver": "choice", "targeted": "flag"}),
+    Case("attacks.cw.cw_l2", lambda: A(search_steps=1, steps=1, progress=False), {"targeted": "flag"}),
+    Case("attacks.minimum.smallest_eps", lambda: A(search_steps=1, progress=False), {"eps_max": "positive", "targeted": "flag"}),
+    Case("attacks.minimum.measure", lambda: dict(model=M(), x=X(), x_adv=X(), y=Y()), {"targeted": "flag"},
+         skip=("eps",)),  # eps: optional per-image budgets (a tensor), tested in test_attacks_distortion
+    Case("attacks.minimum.minimum_distortion", lambda: A(attack="fgsm", search_steps=1, progress=False),
+         {"attack": "choice", "targeted": "flag"}),
+    Case("attacks.common.random_targets", lambda: dict(y=Y(), num_classes=10), {"y": "targets"}),
+    # data and models
+    Case("data.load_mnist", lambda: dict(), {"full": "flag", "download": "flag"}),
+    Case("data.split_validation", lambda: dict(x=X(), y=Y(), n_val=2), {"x": "pixels", "y": "classes"}),
+    Case("data.photo", lambda: dict(name="chelsea", size=32), {"name": "choice"}),
+    Case("models.softmax_regression", lambda: dict()),
+    Case("models.mlp", lambda: dict(hidden=(4,)), {"hidden": "widths"}),
+    Case("models.autoencoder_softmax", lambda: dict(hidden=4), {"hidden": "count"}),
+    Case("models.lenet", lambda: dict(), {"width": "count"}),
+    Case("models.train", lambda: dict(model=Tiny(), data=(X(), Y()), epochs=1, progress=False),
+         {"weight_decay": "positive", "seed": "count0"}),
+    Case("models.accuracy", lambda: A()),
+    Case("models.predict", lambda: dict(model=M(), x=X())),
+    Case("models.pretrained", lambda: dict(name="cnn", progress=False), {"name": "choice"}, run_good=False),
+    Case("models.imagenet_classifier", lambda: dict(device="cpu"), run_good=False),
+    # cache
+    Case("cache.fingerprint", lambda: dict(recipe={"a": 1}), {"recipe": "recipe"}),
+    Case("cache.check_name", lambda: dict(name="ok"), {"name": "name"}),
+    Case("cache.load", lambda: dict(kind="models", name="ok", version="1"), {"kind": "name", "name": "name", "version": "name"}),
+    Case("cache.save", lambda: dict(kind="models", name="ok", version="1", blob={}), {"kind": "name", "name": "name",
+                                                                                     "version": "name"}, run_good=False),
+    Case("cache.cached", lambda: dict(name="tiny", build=Tiny, fit=lambda m: None, recipe="fuzz", device="cpu"),
+         {"name": "name", "build": "attack", "fit": "attack"}, run_good=False),
+    # evaluation and training
+    Case("evaluation.correct", lambda: A()),
+    Case("evaluation.robust_mask", lambda: A(attack=_pgd_fast()), {"alive": "labels"}, skip=("alive",)),
+    Case("evaluation.robust_accuracy", lambda: dict(model=M(), data=(X(), Y()), attack=_pgd_fast())),
+    Case("evaluation.robustness_curve", lambda: dict(model=M(), data=(X(), Y()), eps_values=[0.0, 0.1], steps=1)),
+    Case("training.ramp", lambda: dict(epoch=1.0, eps=0.3, ramp_epochs=2.0), {"epoch": "positive", "ramp_epochs": "positive"}),
+    Case("training.learning_rate", lambda: dict(step=1, total_steps=10, lr=1e-3),
+         {"step": "count0", "total_steps": "count", "anneal": "unit", "peak": "unit"}),
+    Case("training.adversarial_examples", lambda: dict(method="pgd", model=M(), x=X(), y=Y(), eps=0.1, steps=1),
+         {"fast_step": "positive"}),
+    Case("training.training_step", lambda: dict(model=Tiny(), optimizer=torch.optim.SGD(Tiny().parameters(), lr=0.1),
+                                                x=X(), y=Y(), method="standard", eps=0.1),
+         {"clean_weight": "unit", "optimizer": "attack"}, skip=("model",)),
+    Case("training.validate", lambda: dict(model=M(), val=(X(), Y()), eps=0.1, steps=1), {"val": "data", "clean_only": "flag"}),
+    Case("training.adversarial_train", lambda: dict(model=Tiny(), data=(X(), Y()), method="standard", epochs=1,
+                                                    batch_size=4, progress=False),
+         {"ramp_epochs": "positive", "anneal": "unit", "select": "choice", "val_every_epoch": "flag", "seed": "count0",
+          "pool_size": "count", "val_steps": "count"}, skip=("model",)),
+    Case("training.catastrophic_overfitting", lambda: dict(history=_history()), {"drop": "unit", "gap": "unit"}),
+    Case("recipes.fit_recipe", lambda: dict(name="pgd", model=_lenet()), {"name": "choice"}, run_good=False),
+    Case("recipes.robust_model", lambda: dict(name="pgd", progress=False), {"name": "choice"}, run_good=False),
+    # lesson 02
+    Case("noise.rms_distortion", lambda: dict(x=X(), x_adv=X()), {"x": "pixels", "x_adv": "pixels"}),
+    Case("noise.gaussian_noise", lambda: dict(x=X(), sigma=0.1), {"x": "pixels"}),
+    Case("noise.matched_noise", lambda: dict(x=X(), x_adv=X()), {"x": "pixels", "x_adv": "pixels"}),
+    Case("noise.rescale_perturbation", lambda: dict(x=X(), x_adv=X(), rms=0.1), {"x": "pixels", "x_adv": "pixels"}),
+    Case("transfer.halves", lambda: dict(x=X(), y=Y()), {"x": "pixels", "y": "classes"}),
+    Case("transfer.half_model", lambda: dict(name="p1-fc100", progress=False), {"name": "choice"}, run_good=False),
+    Case("transfer.boundary_walk", lambda: A(eps=0.5, step=0.5), {"eps": "positive", "step": "positive"}),
+    Case("transfer.craft", lambda: dict(source_models={"m": M()}, x=X(), y=Y(), attack=_pgd_fast(), progress=False),
+         {"x": "pixels"}),
+    Case("transfer.error_matrix", lambda: dict(example_sets={"clean": X()}, target_models={"m": M()}, x=X(), y=Y()),
+         {"example_sets": "models"}),
+    Case("transfer.transfer_matrix", lambda: dict(source_models={"m": M()}, target_models={"m": M()}, x=X(), y=Y(),
+                                                  attack=_pgd_fast(), progress=False)),
+    Case("transfer.transfer_report", lambda: dict(source=M(), target=M(), x=X(), y=Y(), x_adv=X())),
+    # lesson 03
+    Case("encodings.make_encoding", lambda: dict(name="direct", shape=(1, 8, 8)), {"name": "choice"}),
+    Case("encodings.mutate_direct", lambda: dict(pixels=X(), rate=0.1), {"pixels": "pixels"}),
+    Case("evolution.class_confidence", lambda: dict(model=M(), images=X()), {"images": "images"}),
+    Case("evolution.map_elites_steps", lambda: dict(model=M(), encoding=_encoding(), batch_size=2),
+         {"encoding": "attack", "classes": "eps_list", "init_size": "count"}),
+    Case("evolution.map_elites", lambda: dict(model=M(), encoding=_encoding(), generations=1, batch_size=2, progress=False),
+         {"encoding": "attack", "until": "unit", "time_limit": "positive", "stop": "attack"}),
+    Case("fooling.gradient_ascent", lambda: dict(model=M(), targets=Y(), shape=(1, 8, 8), steps=1),
+         {"targets": "targets", "shape": "shape", "l2": "positive", "blur_every": "count0", "blur_sigma": "positive"}),
+    Case("fooling.cppn_ascent", lambda: dict(model=M(), targets=Y(), encoding=_cppn(), steps=1),
+         {"targets": "targets", "encoding": "attack"}),
+    Case("fooling.fooling_images", lambda: dict(model=M(), runs=1, shape=(1, 8, 8), generations=1, batch_size=2,
+                                                progress=False),
+         {"shape": "shape", "until": "unit", "encodings": "encoding_names"}),
+    Case("fooling.fooling_class_model", lambda: dict(progress=False), run_good=False),
+    Case("fooling.imagenet_evolution", lambda: dict(progress=False), run_good=False),
+    # lesson 04
+    Case("layers.names", lambda: dict(model=M())),
+    Case("layers.resolve", lambda: dict(model=M(), layers="fc"), {"layers": "layer_names"}),
+    Case("layers.capture", lambda: dict(model=M(), layers="fc"), {"layers": "layer_names"}),
+    Case("layers.activations", lambda: dict(model=M(), x=X(), layers="fc", progress=False), {"layers": "layer_names"}),
+    Case("directions.unit_directions", lambda: dict(dim=5)),
+    Case("directions.random_directions", lambda: dict(n=3, dim=5)),
+    Case("directions.project", lambda: dict(acts=_acts(), directions=torch.eye(5)),
+         {"acts": "acts", "directions": "direction_rows"}),
+    Case("directions.top_k", lambda: dict(scores=_acts(), k=2), {"scores": "scores"}),
+    Case("directions.label_purity", lambda: dict(indices=torch.tensor([[0, 1], [2, 3]]), labels=Y()),
+         {"indices": "indices", "labels": "classes"}),
+    Case("directions.pixel_similarity", lambda: dict(indices=torch.tensor([[0, 1], [2, 3]]), x=X()),
+         {"indices": "indices", "x": "pixels"}),
+    Case("directions.compare", lambda: dict(units=torch.rand(5), random=torch.rand(6), n_permutations=10),
+         {"units": "probs", "random": "probs"}),
+    Case("directions.unit_vs_random", lambda: dict(acts=_acts()[:4], x=X(), labels=Y(), k=2, n_random=3),
+         {"acts": "acts", "x": "pixels", "labels": "classes", "reduce": "choice"}),
+    Case("directions.maximize", lambda: dict(model=M(), layer="conv", directions=torch.eye(4)[:1], shape=(1, 8, 8), steps=1,
+                                             progress=False),
+         {"layer": "choice", "directions": "direction_rows", "shape": "shape", "decay": "positive", "l2": "positive"}),
+    Case("directions.replicate_cnn", lambda: dict(seed=1, progress=False), {"seed": "count"}, run_good=False),
+    # lesson 06
+    Case("blackbox.train_substitute", lambda: dict(oracle=_oracle("label"), pool=X(), budget=2, steps=1, progress=False,
+                                                   build=Tiny),
+         {"oracle": "oracle", "pool": "pixels", "build": "attack"}),
+    Case("blackbox.transfer_success", lambda: dict(oracle=_oracle(), x_adv=X(), y=Y()), {"oracle": "oracle"}),
+    Case("blackbox.cached_substitute", lambda: dict(target="cnn", budget=1000, progress=False),
+         {"target": "choice"}, run_good=False),
+    Case("queries.block_directions", lambda: dict(shape=(1, 8, 8), sizes=(4,)), {"shape": "shape", "sizes": "widths"}),
+    Case("queries.simba", lambda: dict(oracle=_oracle(), x=X(), y=Y(), eps=0.1, max_queries=3, progress=False),
+         {"oracle": "oracle", "sizes": "widths"}),
+    Case("queries.attack_with_knowledge", lambda: dict(kind="linear", knowledge="white-box", model=_linear(), x=X(),
+                                                       y=Y() % 2, eps=0.1),
+         {"kind": "choice", "knowledge": "choice", "x": "pixels", "y": "labels"}, skip=("model",)),
+    Case("classic.logistic_regression", lambda: dict(x=X(), y=Y() % 2, max_iter=20), {"x": "pixels", "y": "classes",
+                                                                                       "C": "positive"}),
+    Case("classic.decision_tree", lambda: dict(x=X(), y=Y()), {"x": "pixels", "y": "classes", "max_depth": "count_or_none"}),
+    Case("classic.linear_parameters", lambda: dict(model=_linear(), shape=(1, 8, 8)), {"model": "model", "shape": "shape"}),
+    Case("classic.linear_attack", lambda: dict(model=_linear(), x=X(), y=Y() % 2, eps=0.1), {"x": "pixels"}),
+    Case("classic.tree_attack", lambda: dict(tree=_tree(), x=X(), y=Y(), eps=0.5), {"tree": "model", "x": "pixels",
+                                                                                    "levels": "count"}),
+    Case("classic.tree_leaves", lambda: dict(tree=_tree()), {"tree": "model"}),
+    Case("classic.predict_labels", lambda: dict(model=_tree(), x=X()), {"x": "pixels"}),
+    # figures and tables
+    Case("viz.triptych", lambda: dict(x=X()[:2], x_adv=X()[:2], model=M(), labels=[str(i) for i in range(10)]),
+         {"x": "pixels", "x_adv": "pixels", "labels": "names"}),
+    Case("viz.image_grid", lambda: dict(images=X(), titles=list("abcd")), {"images": "pixels", "titles": "names"}),
+    Case("viz.confidence_bars", lambda: dict(probs=torch.full((10,), 0.1), labels=[str(i) for i in range(10)]),
+         {"probs": "probs", "labels": "names"}),
+    Case("viz.to_numpy_image", lambda: dict(x=X()[:1]), {"x": "pixels"}, skip=("x",)),
+    Case("viz.paper_table", lambda: dict(rows=[("a", 0.1, 0.2, "s")]), {"rows": "eps_list"}),
+    Case("viz.transfer_heatmap", lambda: dict(m=_matrix()), {"m": "attack"}),
+    Case("viz.attack_summary", lambda: dict(x0=X()[:1], x1=X()[:1], p0=torch.full((10,), 0.1), p1=torch.full((10,), 0.1)),
+         {"x0": "pixels", "x1": "pixels", "p0": "probs", "p1": "probs", "names": "names"}),
+    Case("viz.strips_figure", lambda: dict(x=X(), indices=torch.tensor([[0, 1], [2, 3]]), titles=["a", "b"]),
+         {"x": "pixels", "indices": "indices", "titles": "names"}),
+    Case("viz.attacked_digits", lambda: dict(x=X(), x_adv=X(), y=Y(), pred=Y(), fooled=Y() > 1),
+         {"x": "pixels", "x_adv": "pixels", "y": "classes", "pred": "classes"}),
+    # utils
+    Case("utils.get_device", lambda: dict(device="cpu")),
+    Case("utils.set_seed", lambda: dict(seed=0), {"seed": "count0"}),
+    Case("utils.model_device", lambda: dict(model=M()), skip=("model",)),
+    Case("utils.atomic_write", lambda: dict(path="/dev/null/never", data=b""), {"data": "bytes"}, run_good=False,
+         skip=("path",)),
+    Case("utils.atomic_save", lambda: dict(obj={}, path="/dev/null/never"), run_good=False, skip=("path", "obj")),
+]
+
+
+def _lenet():
+    from lessons import models
+
+    return models.lenet()
+
+
+def _encoding():
+    from lessons import encodings
+
+    return encodings.DirectEncoding((1, 8, 8))
+
+
+def _cppn():
+    from lessons import encodings
+
+    return encodings.CPPNEncoding((1, 8, 8), hidden=(3,))
+
+
+def public_functions() -> list[str]:
+    """``module.function`` for every public function of the fuzzed modules."""
+    out = []
+    for module in FUZZED:
+        mod = importlib.import_module(f"lessons.{module}")
+        for attr in getattr(mod, "__all__", []):
+            value = getattr(mod, attr)
+            if inspect.isfunction(value) and value.__module__ == mod.__name__:
+                out.append(f"{module}.{attr}")
+    return out
+
+
+def outcome(case: Case, param: str, value, expected: type) -> tuple[str, str]:
+    """``("clear" | "unclear" | "silent", detail)`` of one bad call."""
+    kwargs = case.good()
+    kwargs[param] = value
+    try:
+        result = case.fn(**kwargs)
+        if inspect.isgenerator(result) or hasattr(result, "__enter__"):  # generators / context managers check lazily
+            with result if hasattr(result, "__enter__") else _first(result):
+                pass
+    except (TypeError, ValueError) as err:
+        named = re.search(rf"(?<![\w.]){re.escape(param)}(?![\w])", str(err)) is not None
+        if named and isinstance(err, expected):
+            return "clear", f"{type(err).__name__}: {err}"
+        why = "does not name the parameter" if not named else f"expected {expected.__name__}"
+        return "unclear", f"{type(err).__name__} ({why}): {err}"
+    except Exception as err:  # noqa: BLE001  anything else is an unclear error by definition
+        return "unclear", f"{type(err).__name__}: {err}"
+    return "silent", "no error"
+
+
+class _first:
+    def __init__(self, gen):
+        self.gen = gen
+
+    def __enter__(self):
+        next(self.gen)
+
+    def __exit__(self, *exc):
+        return False
