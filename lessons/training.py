@@ -155,8 +155,8 @@ def adversarial_examples(
             random start (Wong et al. use 1.25), i.e. ``attacks.pgd(..., steps=1, alpha=1.25 * eps)``.
         model: the classifier being trained; its mode and parameters are left as they were.
         x, y, eps: images (N, C, H, W) in [0, 1], int64 labels (N,), the L∞ budget in [0, 1].
-        steps: PGD steps for ``"pgd"`` and ``"pool"``.
-        fast_step: the step of ``"fast_fgsm"`` as a multiple of ε, in (0, 2].
+        steps, fast_step: PGD steps for ``"pgd"`` and ``"pool"``; the step of ``"fast_fgsm"`` as a
+            multiple of ε, in (0, 2].
         generator: CPU ``torch.Generator`` for the random starts.
 
     Returns:
@@ -262,10 +262,9 @@ def refresh_pool(pool: tuple[torch.Tensor, torch.Tensor], model: nn.Module, x: t
     """Szegedy's pool after one more epoch: new PGD examples against the model as it is now (lesson 05).
 
     Until the pool holds ``size`` examples it grows; then a ``refresh`` share of it, in random
-    slots, is replaced. The rest stays as it was made against earlier states of the model.
+    slots, is replaced; the rest stays as it was made against earlier states of the model.
 
-    Returns:
-        The new pool ``(x_pool, y_pool)`` on the CPU; the old tensors are not modified.
+    Returns the new pool ``(x_pool, y_pool)`` on the CPU; the old tensors are not modified.
     """
     pool_x, pool_y = pool
     n_new = max(1, round(refresh * size)) if len(pool_x) >= size else size - len(pool_x)
