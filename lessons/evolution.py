@@ -148,7 +148,7 @@ def map_elites_steps(
         if any(isinstance(c, bool) or not isinstance(c, int) for c in classes):
             raise TypeError(f"classes must be a list of class indices (int), got {classes!r}")
         if not classes:
-            raise ValueError("classes must hold at least one class index, got an empty list")
+            raise ValueError("classes must be a non-empty list of class indices, got []")
         if len(set(classes)) != len(classes):
             raise ValueError(f"classes must not repeat, got {classes!r}")
     return _map_elites_generations(model, encoding, classes, batch_size, init_size, generator)

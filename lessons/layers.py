@@ -141,7 +141,7 @@ def activations(
         The layer's output for every image, on ``x``'s device: (N, D) for a dense layer,
         (N, C, H, W) for a conv layer — or a dict name → such tensor.
     """
-    check_model_input(model, x)
+    check_model_input(model, x, classifier=False)
     batch_size = check_positive_int("batch_size", batch_size)
     single = isinstance(layers, str)
     device = model_device(model, x)

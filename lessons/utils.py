@@ -269,11 +269,14 @@ def _expected_input(model: torch.nn.Module) -> str:
     return "another input shape"
 
 
-def check_model_input(model: object, x: torch.Tensor, name: str = "x", *, model_name: str = "model") -> int:
+def check_model_input(model: object, x: torch.Tensor, name: str = "x", *, model_name: str = "model",
+                      classifier: bool = True) -> int:
     """Check that ``model`` takes the images ``x`` and return its number of classes K.
 
     One image goes through the model (in eval mode, without gradients), so a wrong dtype,
     channel count or image size is reported here, in words, rather than deep inside torch.
+
+    With ``classifier=False`` any output is accepted (a feature extractor) and -1 is returned.
 
     Raises:
         TypeError: ``model`` is not a module, or ``x``'s dtype differs from the model's weights.
@@ -293,6 +296,8 @@ def check_model_input(model: object, x: torch.Tensor, name: str = "x", *, model_
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"{model_name} cannot take {name} of shape {tuple(x.shape)}: it expects "
                          f"{_expected_input(model)} ({first})") from None
+    if not classifier:  # a feature extractor: any output will do
+        return -1
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != 1:
         raise ValueError(f"{model_name} must return logits of shape (N, K) for images (N, C, H, W), "
                          f"got {type(out).__name__} {tuple(getattr(out, 'shape', ()))}")

@@ -22,18 +22,21 @@ from .utils import check_images, check_in_range, check_labels, check_positive_in
 
 __all__ = [
     "triptych", "image_grid", "confidence_bars", "to_numpy_image", "figure_png", "paper_table", "transfer_heatmap",
-    "attack_summary", "evolution_figure", "strips_figure", "attacked_digits",
+    "attack_summary", "evolution_figure", "strips_figure", "attacked_digits", "message_figure",
 ]
 
 
-def _check_names(names: object, what: str, at_least: int, *, exactly: bool = False) -> list[str] | None:
-    """A list of names (class names, titles): ``None``, or a list/tuple of at least ``at_least``."""
+def _check_names(names: object, what: str, count: int, *, per: str | None = None) -> list[str] | None:
+    """A list of names: ``None``, or one entry ``per`` image/row (exactly ``count``), or, without
+    ``per``, at least ``count`` (class names for K classes)."""
     if names is None:
         return None
     if isinstance(names, str) or not isinstance(names, Sequence):
         raise TypeError(f"{what} must be a list of names, got {type(names).__name__}")
-    if (len(names) != at_least) if exactly else (len(names) < at_least):
-        raise ValueError(f"{what} must have {'' if exactly else 'at least '}{at_least} entries, got {len(names)}")
+    if per is not None and len(names) != count:
+        raise ValueError(f"{what} must have one entry per {per} ({count}), got {len(names)}")
+    if per is None and len(names) < count:
+        raise ValueError(f"{what} must name all {count} classes, got {len(names)} names")
     return [str(n) for n in names]
 
 
@@ -132,7 +135,7 @@ def image_grid(
     check_images(images, "images")
     ncols = check_positive_int("ncols", ncols)
     n = images.shape[0]
-    titles = _check_names(titles, "titles", n, exactly=True)
+    titles = _check_names(titles, "titles", n, per="image")
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
     fig = Figure(figsize=(scale * ncols, scale * nrows + (0.4 if suptitle else 0)), layout="constrained")
@@ -347,7 +350,7 @@ def strips_figure(
     check_images(x, "x")
     check_indices(indices, x.shape[0])
     rows, k = indices.shape
-    titles = _check_names(titles, "titles", rows, exactly=True)
+    titles = _check_names(titles, "titles", rows, per="row")
     fig = Figure(figsize=(scale * k + 0.2, (scale + 0.3) * rows + (0.3 if suptitle else 0)), layout="constrained")
     axes = fig.subplots(rows, 1, squeeze=False)[:, 0]
     for r, ax in enumerate(axes):
@@ -361,6 +364,13 @@ def strips_figure(
 
 
 # --------------------------------------------------------------------------- lesson 06
+
+
+def message_figure(text: str) -> Figure:
+    """A small figure that only says ``text`` (a panel with nothing to draw says why)."""
+    fig = Figure(figsize=(6, 1.2))
+    fig.text(0.5, 0.5, str(text), ha="center", va="center", fontsize=11, color="#555")
+    return fig
 
 
 def attacked_digits(x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor, pred: torch.Tensor,

@@ -168,7 +168,7 @@ def test_wrong_image_size_and_shape_errors(net):
         encodings.CPPNEncoding((2, 28, 28))
     with pytest.raises(ValueError, match="shape must be"):
         encodings.make_encoding("direct", (28, 28))
-    with pytest.raises(ValueError, match="encoding must be one of 'direct', 'cppn'"):
+    with pytest.raises(ValueError, match="name must be one of 'direct', 'cppn'"):
         encodings.make_encoding("pixels", (1, 28, 28))
     with pytest.raises(TypeError, match="targets must be a tensor of class indices, got int"):
         fooling.gradient_ascent(net, 3, shape=(1, 28, 28))

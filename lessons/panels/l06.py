@@ -46,7 +46,10 @@ def knowledge(targets: dict, substitutes: dict, x: torch.Tensor, y: torch.Tensor
         rate = float(res.success[right].float().mean()) if right.any() else float("nan")
         changed = (delta != 0).sum(1)[right].float()
         shown = right.nonzero().flatten()[:n_show]
-        fig = viz.attacked_digits(x[shown], res.x_adv[shown], y[shown], pred[shown], res.success[shown]) if len(shown) else None
+        if len(shown):
+            fig = viz.attacked_digits(x[shown], res.x_adv[shown], y[shown], pred[shown], res.success[shown])
+        else:
+            fig = viz.message_figure(f"the {names[kind]} gets none of these digits right: nothing to attack")
         cost = {"white-box": "no queries (has the model)",
                 "substitute": f"1 query per image + the substitute's {budget:,} training labels"
                               if isinstance(budget, int) else "1 query per image + the substitute's training labels",
