@@ -16,9 +16,17 @@ ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+# torch comes first, in the build tools/torch_variant.py picks (CUDA where nvidia-smi works, the
+# CPU build otherwise; TORCH_VARIANT=cpu|cuda overrides; it prints one line saying which and
+# why). The CPU build (torch==X+cpu) then satisfies the lock file's torch==X in the main install.
+$(STAMP): pyproject.toml constraints.txt tools/torch_variant.py
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Blind Spots needs Python 3.10+, found " + sys.version.split()[0]'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@torch_args="$$($(BIN)/python tools/torch_variant.py --constraints constraints.txt)" || exit 1; \
+	  if [ -n "$$torch_args" ]; then \
+	    echo "$(BIN)/python -m pip install $$torch_args"; \
+	    $(BIN)/python -m pip install --quiet --disable-pip-version-check $$torch_args || exit 1; \
+	  fi
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
 	@touch $(STAMP)
 
