@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # Jupyter refuses to run as root unless told; containers and CI often are root.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: setup lab test unit notebooks browser warm demo assign grade bench clean-cache clean
+.PHONY: setup lab test unit notebooks browser warm demo site assign grade bench clean-cache clean
 
 setup: $(STAMP)
 
@@ -54,6 +54,13 @@ warm: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/voila notebooks --no-browser --Voila.ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG)
+
+# The course as a static website in build/site/ (what .github/workflows/pages.yml publishes):
+# every lesson executed (warm cache first), with figures and widget state; needs npm once.
+SITE_JOBS ?= 2
+site: $(STAMP)
+	$(BIN)/python -m lessons.warm
+	$(BIN)/python tools/build_site.py --out build/site --jobs $(SITE_JOBS)
 
 assign: $(STAMP)
 	$(BIN)/python -m lessons.assign notebooks student
