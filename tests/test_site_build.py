@@ -17,7 +17,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))  # tools/ holds scripts, not a package
 
-import build_site as bs  # noqa: E402
+import build_site as bs
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -45,7 +45,7 @@ def test_lessons_table_follows_the_readme_and_adds_lessons_it_does_not_list(tmp_
 
 def test_the_guides_contents_links_are_github_anchors_of_its_headings():
     guide = (ROOT / "docs" / "instructors.md").read_text(encoding="utf-8")
-    headings = {bs.github_slug(h) for h in re.findall(r"^#+ (.+)$", guide, flags=re.M)}
+    headings = {bs.github_slug(h) for h in re.findall(r"^#+ (.+)$", guide, flags=re.MULTILINE)}
     links = re.findall(r"\]\(#([^)]+)\)", guide)
     assert links and not [a for a in links if a not in headings]
     assert bs.github_slug("Grading with `lessons.grade`") == "grading-with-lessonsgrade"

@@ -95,7 +95,7 @@ def notebook_title(nb) -> str:
 
 
 def markdown_title(text: str, default: str) -> str:
-    m = re.search(r"^# (.+)$", text, flags=re.M)
+    m = re.search(r"^# (.+)$", text, flags=re.MULTILINE)
     return m.group(1).strip() if m else default
 
 
@@ -162,7 +162,7 @@ def github_slug(text: str) -> str:
     return text.replace(" ", "-")
 
 
-_HEADING = re.compile(r'<h([1-6]) id="([^"]*)">(.*?)<a class="anchor-link" href="#\2">', re.S)
+_HEADING = re.compile(r'<h([1-6]) id="([^"]*)">(.*?)<a class="anchor-link" href="#\2">', re.DOTALL)
 
 
 def github_anchors(page_html: str) -> str:
@@ -186,7 +186,7 @@ def rewrite_links(page_html: str, targets: dict[str, str]) -> str:
     link to it; ``targets`` maps file name -> page name."""
     def fix(m: re.Match) -> str:
         url, fragment = m.group(2), m.group(3) or ""
-        if re.match(r"^[a-z][a-z0-9+.-]*:", url, flags=re.I) or not url:
+        if re.match(r"^[a-z][a-z0-9+.-]*:", url, flags=re.IGNORECASE) or not url:
             return m.group(0)  # external (https:, mailto:, data:) or a same-page #anchor
         name = targets.get(url.rsplit("/", 1)[-1])
         return f'{m.group(1)}"{name}{fragment}"' if name else m.group(0)
@@ -223,7 +223,11 @@ def execute_notebook(src: Path, dest: Path, timeout: float = EXECUTE_TIMEOUT) ->
     """
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    from nbclient.exceptions import (
+        CellExecutionError,
+        CellTimeoutError,
+        DeadKernelError,
+    )
 
     nb = nbformat.read(src, as_version=4)
     client = NotebookClient(nb, km=_kernel_manager(), timeout=timeout, store_widget_state=True,
@@ -285,7 +289,7 @@ def _execute_in_subprocess(src: Path, dest: Path, timeout: float) -> float:
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import build_site as b; from pathlib import Path; "
             "print(b.execute_notebook(Path(sys.argv[2]), Path(sys.argv[3]), float(sys.argv[4])))")
     r = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(src), str(dest), str(timeout)],
-                       capture_output=True, text=True)
+                       check=False, capture_output=True, text=True)
     if r.returncode != 0:
         tail = (r.stderr or r.stdout).strip()
         marker = "build_site.SiteError: "
@@ -311,7 +315,7 @@ def vendor_assets(static_dir: Path, npm_dir: Path = NPM_DIR, log=print) -> None:
             shutil.copy2(SITE_DIR / name, npm_dir / name)
         log(f"  npm ci in {npm_dir} (tools/site/package-lock.json)")
         r = subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
-                           cwd=npm_dir, capture_output=True, text=True)
+                           check=False, cwd=npm_dir, capture_output=True, text=True)
         if r.returncode != 0:
             installed.unlink(missing_ok=True)  # not installed: try again next time
             raise SiteError(f"npm ci failed in {npm_dir}:\n{(r.stderr or r.stdout)[-3000:]}")
@@ -367,12 +371,12 @@ def index_markdown(pages: list[Page], readme: str, built: str) -> str:
         intro,
         "## Lessons",
         lessons_table(pages, readme),
-        "Each page shows a lesson executed from start to end: its code, printed results, figures and "
-        "widgets as they were when the last cell finished. The widgets are a snapshot: without a "
-        "kernel, moving a slider recomputes nothing. To experiment, run the notebooks yourself "
-        "(`make lab`, or Binder; see the repository's README).",
-        "Instructors and teaching assistants: the [instructor guide](instructors.html) covers timing, "
-        "exercises, student copies and grading.",
+        ("Each page shows a lesson executed from start to end: its code, printed results, figures and "
+         "widgets as they were when the last cell finished. The widgets are a snapshot: without a "
+         "kernel, moving a slider recomputes nothing. To experiment, run the notebooks yourself "
+         "(`make lab`, or Binder; see the repository's README)."),
+        ("Instructors and teaching assistants: the [instructor guide](instructors.html) covers timing, "
+         "exercises, student copies and grading."),
         f"*Built {built}.*",
     ])
 

@@ -25,13 +25,12 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
+import browserlib as B
 import nbformat
 import pytest
 
-import browserlib as B
-
 sys.path.insert(0, str(B.REPO / "tools"))  # tools/ holds scripts, not a package
-import build_site  # noqa: E402
+import build_site
 
 pytestmark = pytest.mark.browser
 
