@@ -97,6 +97,26 @@ def test_macos_and_windows_keep_the_default_wheels(system):
         tv.choose("cuda", system, VERSIONS, gpu=gpu, reachable=probe)
 
 
+def test_an_existing_environment_keeps_its_build():
+    """make setup reruns when the lock file changes: it must not swap builds under a learner."""
+    gpu, probe = asked((False, "none")), asked((True, "ok"))
+    cuda = tv.choose("", "Linux", VERSIONS, installed="2.14.1", gpu=gpu, reachable=probe)  # PyPI's CUDA build
+    assert cuda.variant == "default" and cuda.pip_args == [] and "keeping" in cuda.message
+    cpu = tv.choose("cpu", "Linux", VERSIONS, installed="2.14.1+cpu", gpu=gpu, reachable=probe)
+    assert cpu.variant == "cpu" and cpu.pip_args == [] and "keeping the CPU build" in cpu.message
+    assert gpu.calls == [] and probe.calls == []
+
+    bumped = tv.choose("", "Linux", VERSIONS, installed="2.13.0+cpu", gpu=GPU, reachable=UP)  # even with a GPU
+    assert bumped.pip_args == CPU_ARGS
+    with pytest.raises(tv.VariantError, match=r"CPU build is installed here \(torch 2.13.0\+cpu\), but"):
+        tv.choose("", "Linux", VERSIONS, installed="2.13.0+cpu", gpu=NO_GPU, reachable=DOWN)
+
+    with pytest.raises(tv.VariantError, match=r"has the CUDA build \(torch 2.14.1\).*make clean"):
+        tv.choose("cpu", "Linux", VERSIONS, installed="2.14.1", gpu=gpu, reachable=probe)
+    with pytest.raises(tv.VariantError, match=r"has the CPU build \(torch 2.14.1\+cpu\).*make clean"):
+        tv.choose("cuda", "Linux", VERSIONS, installed="2.14.1+cpu", gpu=gpu, reachable=probe)
+
+
 def test_unknown_variant_is_an_error_naming_the_value():
     with pytest.raises(tv.VariantError, match="must be cpu, cuda or unset.*'gpu'"):
         tv.choose("gpu", "Linux", VERSIONS, gpu=GPU, reachable=UP)
@@ -177,8 +197,9 @@ def fake_path(tmp_path: Path, gpu: bool) -> str:
 
 
 def run_script(tmp_path, *, gpu, index, variant=""):
+    """The script as make runs it, in a Python that has no torch installed (-S: no site-packages)."""
     env = {**os.environ, "PATH": fake_path(tmp_path, gpu), "TORCH_CPU_INDEX": index, "TORCH_VARIANT": variant}
-    return subprocess.run([sys.executable, str(SCRIPT), "--constraints", str(ROOT / "constraints.txt")],
+    return subprocess.run([sys.executable, "-S", str(SCRIPT), "--constraints", str(ROOT / "constraints.txt")],
                           check=False, capture_output=True, text=True, env=env, timeout=60)
 
 
@@ -206,8 +227,9 @@ def run_make_setup(tmp_path, *, gpu, index, variant=""):
     (venv / "bin").mkdir(parents=True)
     log = tmp_path / "pip.log"
     fake = venv / "bin" / "python"
+    # -S: without site-packages the script sees a new environment, not the torch of the one running the tests.
     fake.write_text(f'#!/bin/sh\nif [ "$1" = "-m" ] && [ "$2" = "pip" ]; then shift 2; echo "$*" >> "{log}"; exit 0; fi\n'
-                    f'exec "{sys.executable}" "$@"\n')
+                    f'exec "{sys.executable}" -S "$@"\n')
     fake.chmod(0o755)
     env = {**os.environ, "PATH": fake_path(tmp_path, gpu), "TORCH_CPU_INDEX": index, "TORCH_VARIANT": variant}
     r = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "setup", f"VENV={venv}", f"PYTHON={sys.executable}"],

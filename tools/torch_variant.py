@@ -16,6 +16,9 @@ Decision:
   if the CPU index cannot be reached (a mirror that serves only PyPI), the default wheels,
   with one line saying so.
 - macOS and Windows keep the default wheels (PyPI's are CPU/MPS builds there already).
+- An environment that has torch already keeps its build (``make setup`` reruns whenever the
+  lock file changes, and must not swap 4 GB under a learner); asking for the other build
+  there is an error that says to ``make clean`` first.
 
 ``TORCH_CPU_INDEX`` replaces the index URL (a local mirror of PyTorch's CPU index).
 Only the standard library is used: it runs before the virtual environment has anything in it.
@@ -94,10 +97,24 @@ def pinned_versions(constraints: Path) -> dict[str, str]:
     return pins
 
 
-def choose(requested: str, system: str, versions: dict[str, str], *, index: str = CPU_INDEX,
-           gpu: Callable[[], tuple[bool, str]] = gpu_present,
+def installed_torch() -> str | None:
+    """The version of torch in the Python running this (the virtual environment), if any."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def choose(requested: str, system: str, versions: dict[str, str], *, installed: str | None = None,
+           index: str = CPU_INDEX, gpu: Callable[[], tuple[bool, str]] = gpu_present,
            reachable: Callable[[str], tuple[bool, str]] = index_reachable) -> Choice:
-    """Decide the build; ``gpu`` and ``reachable`` are only asked when the answer matters."""
+    """Decide the build; ``gpu`` and ``reachable`` are only asked when the answer matters.
+
+    ``installed`` is the torch version already in the environment (``2.14.1+cpu`` for the
+    CPU build; PyPI's CUDA build reports ``2.14.1``), or None in a new environment.
+    """
     requested = (requested or "").strip().lower()
     if requested in ("", "auto"):
         requested = "auto"
@@ -110,6 +127,23 @@ def choose(requested: str, system: str, versions: dict[str, str], *, index: str 
                                "unset TORCH_VARIANT for the default wheels")
         return Choice("default", f"torch: default wheels for {system} (PyPI's build there needs no CUDA libraries)")
 
+    if installed:
+        has = "cpu" if installed.endswith("+cpu") else "cuda"
+        if requested not in ("auto", has):
+            raise VariantError(f"TORCH_VARIANT={requested}, but this environment has the {has.upper()} build "
+                               f"(torch {installed}), which pip would keep: `make clean` first, then "
+                               f"TORCH_VARIANT={requested} make setup")
+        if has == "cuda":
+            return Choice("default", f"torch: keeping the build installed here (torch {installed}); "
+                                     "`make clean` first to change it")
+        if installed.split("+")[0] == versions["torch"]:
+            return Choice("cpu", f"torch: keeping the CPU build installed here (torch {installed})")
+        # The lock file moved on: the same build at the new version, and no fallback (the
+        # default wheels would put the CUDA build over the CPU one).
+        requested, why = "cpu", f"the CPU build is installed here (torch {installed})"
+    elif requested == "cpu":
+        why = "TORCH_VARIANT=cpu"
+
     if requested == "cuda":
         return Choice("default", "torch: CUDA build (PyPI's default Linux wheels), as TORCH_VARIANT=cuda asks")
     if requested == "auto":
@@ -118,8 +152,6 @@ def choose(requested: str, system: str, versions: dict[str, str], *, index: str 
             return Choice("default", f"torch: CUDA build (PyPI's default Linux wheels): {why}; "
                                      "TORCH_VARIANT=cpu for the CPU build")
         why = f"no NVIDIA GPU: {why}"
-    else:
-        why = "TORCH_VARIANT=cpu"
 
     ok, detail = reachable(index)
     if ok:
@@ -127,8 +159,8 @@ def choose(requested: str, system: str, versions: dict[str, str], *, index: str 
         return Choice("cpu", f"torch: CPU build from {index} ({why}); TORCH_VARIANT=cuda for the CUDA build",
                       ["--no-deps", "--index-url", index, *pins])
     if requested == "cpu":
-        raise VariantError(f"TORCH_VARIANT=cpu, but PyTorch's CPU index cannot be reached ({detail}); "
-                           "set TORCH_CPU_INDEX to a mirror of it, or unset TORCH_VARIANT to accept the default wheels")
+        raise VariantError(f"{why}, but PyTorch's CPU index cannot be reached ({detail}); set TORCH_CPU_INDEX "
+                           "to a mirror of it, or `make clean` and unset TORCH_VARIANT to accept the default wheels")
     return Choice("default", f"torch: WARNING: CPU build wanted ({why}) but PyTorch's CPU index cannot be reached "
                              f"({detail}); installing PyPI's default wheels instead, the CUDA build (about 4 GB more). "
                              "TORCH_CPU_INDEX=<mirror> to use another index, TORCH_VARIANT=cuda to skip this check")
@@ -141,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         choice = choose(os.environ.get("TORCH_VARIANT", ""), platform.system(), pinned_versions(args.constraints),
-                        index=os.environ.get("TORCH_CPU_INDEX") or CPU_INDEX)
+                        installed=installed_torch(), index=os.environ.get("TORCH_CPU_INDEX") or CPU_INDEX)
     except (VariantError, OSError) as err:
         print(f"torch: error: {err}", file=sys.stderr)
         return 2
