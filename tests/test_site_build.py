@@ -77,7 +77,7 @@ def test_heading_ids_and_links_are_rewritten():
 
 def test_a_page_loads_its_scripts_from_the_site_not_a_cdn():
     """nbconvert's own template loads require.js, MathJax and the widget renderer from CDNs."""
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# T\n\n$x^2$"),
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# T\n\n$x^2$ (<kbd>Shift</kbd>+<kbd>Enter</kbd>)"),
                                          nbformat.v4.new_code_cell("1")])
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"version_major": 2, "version_minor": 0,
                                                                             "state": {}}}
@@ -88,6 +88,7 @@ def test_a_page_loads_its_scripts_from_the_site_not_a_cdn():
     assert "_static/html-manager/embed.js" in loads and "_static/mathjax/tex-svg-full.js" in loads
     assert not [u for u in loads if "://" in u or u.startswith("//")], loads
     assert 'class="bs-nav bs-top"' in out and 'href="instructors.html"' in out
+    assert "<kbd>Shift</kbd>+<kbd>Enter</kbd>" in out  # inline HTML kept as written
 
 
 def test_the_pages_workflow_publishes_what_make_site_builds():

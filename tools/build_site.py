@@ -347,9 +347,10 @@ def check_widget_versions() -> None:
 def _exporter():
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name=TEMPLATE, extra_template_basedirs=[str(SITE_DIR / "templates")])
-    exporter.embed_images = True  # Markdown images inline: a page is one file plus _static/
-    return exporter
+    # Not embed_images: it re-parses each inline HTML tag alone, so <kbd>Shift</kbd> came out as
+    # "<kbd></kbd>Shift". Figures are outputs (data: URIs already); the browser test fails on
+    # any image that does not load, should Markdown ever point at an image file.
+    return HTMLExporter(template_name=TEMPLATE, extra_template_basedirs=[str(SITE_DIR / "templates")])
 
 
 def render(nb, page: Page, nav: dict, targets: dict[str, str], exporter) -> str:
