@@ -98,3 +98,27 @@ def test_the_pages_workflow_publishes_what_make_site_builds():
     upload = next(s for s in steps if str(s.get("uses", "")).startswith("actions/upload-pages-artifact"))
     assert upload["with"]["path"] == "build/site"
     assert "build/" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_execution_stores_widget_state_and_names_the_notebook_that_fails(tmp_path):
+    """Two tiny notebooks through the real kernel path: one shows a slider, one raises."""
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    ok = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import ipywidgets, os\nprint(os.path.basename(os.getcwd()))\nipywidgets.IntSlider(value=7, max=9)")])
+    bad = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("raise ValueError('deliberate failure')")])
+    nbformat.write(ok, src / "00_ok.ipynb")
+    nbformat.write(bad, src / "01_bad.ipynb")
+    try:
+        bs.execute_all([src / "00_ok.ipynb", src / "01_bad.ipynb"], tmp_path / "work", jobs=2, timeout=120, log=lambda _: None)
+    except bs.SiteError as err:
+        message = str(err)
+    else:
+        raise AssertionError("a failing notebook did not fail the build")
+    assert "01_bad.ipynb" in message and "ValueError: deliberate failure" in message and "00_ok" not in message
+    done = nbformat.read(tmp_path / "work" / "executed" / "00_ok.ipynb", as_version=4)
+    assert done.cells[0].outputs[0].text.strip() == "notebooks"  # the kernel ran in the copy of notebooks/
+    state = done.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    assert [m["state"]["value"] for m in state.values() if m["model_name"] == "IntSliderModel"] == [7]
+    assert not (tmp_path / "work" / "executed" / "01_bad.ipynb").exists()
+    assert not [c for c in nbformat.read(src / "00_ok.ipynb", as_version=4).cells if c.outputs]  # source untouched

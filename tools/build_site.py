@@ -236,7 +236,8 @@ def execute_notebook(src: Path, dest: Path, timeout: float = EXECUTE_TIMEOUT) ->
     try:
         client.execute()
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
-        raise SiteError(f"{src.name} failed while executing for the site:\n{err}") from None
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", str(err))  # the traceback's terminal colours
+        raise SiteError(f"{src.name} failed while executing for the site:\n{plain}") from None
     seconds = time.monotonic() - start
     _write_atomic(dest, nbformat.writes(nb))
     return seconds
@@ -284,17 +285,28 @@ def execute_all(paths: list[Path], workdir: Path, jobs: int = 2, timeout: float 
     return {p.stem: done[p.stem] for p in paths}
 
 
+_RESULT = "build_site result: "
+
+
 def _execute_in_subprocess(src: Path, dest: Path, timeout: float) -> float:
-    """One notebook in its own Python process: nbclient's event loop does not share threads well."""
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import build_site as b; from pathlib import Path; "
-            "print(b.execute_notebook(Path(sys.argv[2]), Path(sys.argv[3]), float(sys.argv[4])))")
+    """One notebook in its own Python process: nbclient's event loop does not share threads well.
+
+    The child prints one line ``build_site result: {...}`` (its kernel may print too).
+    """
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import build_site as b; from pathlib import Path\n"
+            "try:\n    r = {'seconds': b.execute_notebook(Path(sys.argv[2]), Path(sys.argv[3]), float(sys.argv[4]))}\n"
+            "except b.SiteError as err:\n    r = {'error': str(err)}\n"
+            f"print({_RESULT!r} + json.dumps(r), flush=True)")
     r = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(src), str(dest), str(timeout)],
                        check=False, capture_output=True, text=True)
-    if r.returncode != 0:
-        tail = (r.stderr or r.stdout).strip()
-        marker = "build_site.SiteError: "
-        raise SiteError(tail[tail.index(marker) + len(marker):] if marker in tail else f"{src.name}: {tail[-3000:]}")
-    return float(r.stdout.strip().splitlines()[-1])
+    lines = [line for line in r.stdout.splitlines() if line.startswith(_RESULT)]
+    if not lines:
+        raise SiteError(f"{src.name}: the executing process failed (exit code {r.returncode}):\n"
+                        f"{(r.stderr or r.stdout)[-3000:]}")
+    result = json.loads(lines[-1][len(_RESULT):])
+    if "error" in result:
+        raise SiteError(result["error"])
+    return result["seconds"]
 
 
 # --------------------------------------------------------------------------- assets
