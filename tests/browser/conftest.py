@@ -13,6 +13,8 @@ Environment knobs:
                               the static site's go to ``<repo>/screenshots/site``, or its ``site/``)
     BLIND_SPOTS_SITE          test this already built site (``make site``'s build/site) instead of
                               building one from freshly executed notebooks (test_site.py)
+    BLIND_SPOTS_SITE_JOBS     notebooks executed at once when test_site.py builds the site
+                              (default 1: under ``make test`` the other pytest worker has the other core)
     BLIND_SPOTS_NOTEBOOKS     comma-separated notebooks to test, by stem or number (default: all)
     BLIND_SPOTS_RUN_TIMEOUT   seconds allowed for one notebook's "Run All" (default 300)
 """
