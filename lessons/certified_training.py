@@ -68,10 +68,10 @@ def ibp_loss(eps: float, *, warmup: float, ramp: float, kappa_final: float = 0.5
         eps_now, kappa = ibp_schedule(epoch, eps, warmup=warmup, ramp=ramp, kappa_final=kappa_final)
         nominal = F.cross_entropy(model(x), y)
         if eps_now == 0:
-            return nominal, {"eps": 0.0, "kappa": kappa, "nominal": float(nominal), "verified": float("nan")}
+            return nominal, {"eps": 0.0, "kappa": kappa, "nominal": float(nominal.detach()), "verified": float("nan")}
         worst = F.cross_entropy(worst_case_logits(model, x, y, eps_now), y)  # bounds the loss of any input in the ball
         total = kappa * nominal + (1 - kappa) * worst
-        return total, {"eps": eps_now, "kappa": kappa, "nominal": float(nominal), "verified": float(worst)}
+        return total, {"eps": eps_now, "kappa": kappa, "nominal": float(nominal.detach()), "verified": float(worst.detach())}
 
     return loss
 
@@ -83,7 +83,7 @@ def gaussian_loss(sigma: float, *, generator: torch.Generator | None = None) -> 
     def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epoch: float) -> tuple[torch.Tensor, dict]:
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device) * sigma
         value = F.cross_entropy(model(x + noise), y)
-        return value, {"noisy": float(value)}
+        return value, {"noisy": float(value.detach())}
 
     return loss
 

@@ -195,18 +195,22 @@ class Certificates:
 
 
 def certify_all(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma: float, *, n0: int = 100, n: int = 1000,
-                alpha: float = 0.001, batch_size: int = 1000, generator: torch.Generator | None = None,
-                progress: bool = True) -> Certificates:
-    """``certify`` every image of ``x`` (N, C, H, W) with labels ``y`` (N,); a progress bar over images."""
+                alpha: float = 0.001, batch_size: int = 1000, seed: int = 0, progress: bool = True) -> Certificates:
+    """``certify`` every image of ``x`` (N, C, H, W) with labels ``y`` (N,); a progress bar over images.
+
+    Image i draws its noise from ``torch.Generator().manual_seed(seed + i)``, so any one
+    certificate can be reproduced alone with ``certify(..., generator=...)``.
+    """
     check_images(x, "x")
     num_classes = check_model_input(model, x)
     y = check_labels(y, x.shape[0], "y", num_classes=num_classes)
     check_bool("progress", progress)
+    seed = check_positive_int("seed", seed, allow_zero=True)
     start = time.perf_counter()
-    pred, rad = torch.empty(len(x), dtype=torch.long), torch.empty(len(x))
+    pred, rad = torch.empty(len(x), dtype=torch.long), torch.empty(len(x), dtype=torch.float64)
     for i in progress_bar(range(len(x)), enabled=progress, desc=f"certifying, σ = {sigma:g}", unit="digit"):
         pred[i], rad[i] = certify(model, x[i : i + 1], sigma, n0=n0, n=n, alpha=alpha, batch_size=batch_size,
-                                  generator=generator)
+                                  generator=torch.Generator().manual_seed(seed + i))
     return Certificates(pred, rad, y.cpu(), float(sigma), n0, n, float(alpha), time.perf_counter() - start)
 
 
