@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -88,7 +89,7 @@ def _train(name: str, model: nn.Module, progress: bool) -> dict:
     """Train ``model`` with recipe ``name``, then compute the facts stored with it (see ``certified_model``)."""
     r, mnist = RECIPES[name], load_mnist()
     data, device = (mnist.x_train, mnist.y_train), next(model.parameters()).device
-    desc = f"training '{name}'"
+    desc, start = f"training '{name}'", time.perf_counter()
     if r["method"] == "standard":
         history = train_standard(model, data, epochs=r["epochs"], device=device, progress=progress, desc=desc)
     elif r["method"] == "pgd":
@@ -99,8 +100,8 @@ def _train(name: str, model: nn.Module, progress: bool) -> dict:
         loss = (ibp_loss(r["eps"], warmup=r["warmup"], ramp=r["ramp"], kappa_final=r["kappa_final"])
                 if r["method"] == "ibp" else gaussian_loss(r["sigma"]))
         history = fit(model, data, loss, epochs=r["epochs"], device=device, progress=progress, desc=desc)
-    info = {"description": r["description"], "history": history,
-            "clean_accuracy": accuracy(model, mnist.x_test, mnist.y_test)}
+    info = {"description": r["description"], "history": history, "train_seconds": time.perf_counter() - start,
+            "threads": torch.get_num_threads(), "clean_accuracy": accuracy(model, mnist.x_test, mnist.y_test)}
     x, y = mnist.x_test, mnist.y_test
     if "verify_eps" in r:  # facts about these weights that take a minute: stored with them
         verdicts = verify_all(model, x[:N_EXACT], y[:N_EXACT], r["verify_eps"], progress=progress)

@@ -33,7 +33,7 @@ from .models import Normalize
 from .utils import check_bool, check_images, check_in_range, check_labels, check_model_input, eval_mode, model_device
 from .utils import progress as progress_bar
 
-__all__ = ["STATUSES", "Verdict", "verify", "verify_all"]
+__all__ = ["STATUSES", "Verdict", "supports", "verify", "verify_all"]
 
 STATUSES = ("verified", "broken", "unknown")
 _TIE = 1e-4  # a counter-example must beat the true class by this much in the solver's arithmetic
@@ -95,6 +95,15 @@ def _affine_layers(model: nn.Module) -> list[tuple[np.ndarray, np.ndarray]]:
     if not layers or expect_linear:
         raise ValueError("the network must end with a Linear layer (the logits)")
     return layers
+
+
+def supports(model: nn.Module) -> bool:
+    """Can ``verify`` encode this model (a fully connected ReLU ``nn.Sequential``)?"""
+    try:
+        _affine_layers(model)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _ibp(w: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
