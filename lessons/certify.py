@@ -38,7 +38,7 @@ from .utils import check_choice, check_in_range, check_model, check_pair
 from .utils import progress as progress_bar
 from .verify import Verdict, verify_all
 
-__all__ = ["N_EXACT", "N_TABLE", "RECIPES", "small_cnn", "certified_model", "exact_verdicts", "certificates",
+__all__ = ["N_EXACT", "N_TABLE", "RECIPES", "small_cnn", "fit_recipe", "certified_model", "exact_verdicts", "certificates",
            "BEST_ATTACK", "best_attack_mask", "contradictions", "COURSE_MODELS", "course_table", "CACHED_MODELS"]
 
 N_EXACT = 24   # test digits each tiny network is exactly verified on (a few seconds each)
@@ -85,8 +85,14 @@ def _build(recipe: dict) -> nn.Module:
     return mlp((20, 20)) if recipe["arch"] == "mlp" else small_cnn()
 
 
-def _train(name: str, model: nn.Module, progress: bool) -> dict:
-    """Train ``model`` with recipe ``name``, then compute the facts stored with it (see ``certified_model``)."""
+def fit_recipe(name: str, model: nn.Module, *, progress: bool = True) -> dict:
+    """Train ``model`` in place with recipe ``name`` of ``RECIPES``; return the facts to store with it (lesson 08).
+
+    ``certified_model`` calls this once and caches the result; ``benchmarks/certify.py`` calls
+    it directly to time the training. The facts: see ``certified_model``.
+    """
+    check_choice("model name", name, tuple(RECIPES))
+    check_model(model)
     r, mnist = RECIPES[name], load_mnist()
     data, device = (mnist.x_train, mnist.y_train), next(model.parameters()).device
     desc, start = f"training '{name}'", time.perf_counter()
@@ -130,7 +136,7 @@ def certified_model(name: str, *, device: torch.device | str | None = None, prog
     """
     check_choice("model name", name, tuple(RECIPES))
     return cache.cached(f"l08-{name}", functools.partial(_build, RECIPES[name]),
-                        lambda model: _train(name, model, progress), recipe=RECIPES[name], device=device,
+                        lambda model: fit_recipe(name, model, progress=progress), recipe=RECIPES[name], device=device,
                         progress=progress)
 
 

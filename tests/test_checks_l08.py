@@ -7,7 +7,6 @@ from scipy.stats import beta, norm
 from lessons import checks, smoothing
 from lessons.checks import ExerciseError
 
-
 # ---- exercise 1: an interval through linear + ReLU
 
 def reference_layer(w, b, lo, hi):
