@@ -158,12 +158,15 @@ class _Program:
         r[:, prev] = -w
         return r
 
-    def solve(self, objective: np.ndarray | None = None, extra: LinearConstraint | None = None,
-              time_limit: float | None = None):
-        c = np.zeros(self.n) if objective is None else objective
+    def solve(self, objective: np.ndarray, extra: LinearConstraint | None = None, time_limit: float | None = None,
+              first: bool = False):
+        """Minimise ``objective`` (optimally, or until the ``first`` feasible point) under the constraints."""
         constraints = [self.constraint] + ([extra] if extra is not None else [])
         options = {"time_limit": max(time_limit, 0.01)} if time_limit is not None else {}
-        return milp(c, constraints=constraints, bounds=self.bounds, integrality=self.integrality, options=options)
+        if first:  # any relative gap is small enough: stop at the first feasible point
+            options["mip_rel_gap"] = 1e9
+        return milp(objective, constraints=constraints, bounds=self.bounds, integrality=self.integrality,
+                    options=options)
 
 
 def _pre_activation_bounds(layers, lo: np.ndarray, hi: np.ndarray, tighten: bool, deadline: float) -> list:
@@ -277,13 +280,15 @@ def verify(model: nn.Module, x: torch.Tensor, y: int | torch.Tensor, eps: float,
         full = np.zeros(program.n)
         full[program.last] = row
         proved = False
-        # First z_j − z_y ≥ 0. A solution the network does not confirm sits on a tie (the solver's
-        # arithmetic is not the network's), so then ask for a small positive margin instead.
+        # Is z_j − z_y ≥ 0 feasible? The objective (maximise z_j − z_y) only steers the search:
+        # the solver stops at the first feasible point, which it finds much sooner when steered.
+        # A point the network does not confirm sits on a tie (the solver's arithmetic is not the
+        # network's), so then ask for a small positive margin instead.
         for margin in (0.0, _TIE):
             if remaining() <= 0:
                 return Verdict("unknown", None, None, elapsed(), unstable, solves, f"time limit of {time_limit:g} s")
-            res = program.solve(extra=LinearConstraint(full[None], margin - (b[j] - b[y]), np.inf),
-                                time_limit=remaining())
+            res = program.solve(-full, extra=LinearConstraint(full[None], margin - (b[j] - b[y]), np.inf),
+                                time_limit=remaining(), first=True)
             solves += 1
             if res.status == 2:  # infeasible: no image in the ball reaches this margin
                 proved = margin == 0.0
