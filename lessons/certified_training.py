@@ -107,7 +107,8 @@ def fit(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], loss: Loss, *
 
     Returns:
         ``{"epoch_facts": [...], "seconds": wall time}``: per epoch the mean of each fact the
-        loss reported (e.g. ε, κ, nominal and verified cross-entropy).
+        loss reported (e.g. ε, κ, nominal and verified cross-entropy) over the steps that
+        measured it (a fact reported as NaN, like the verified loss at ε = 0, is left out).
     """
     x, y = check_pair(data)
     device = get_device(device)
@@ -125,6 +126,7 @@ def fit(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], loss: Loss, *
         torch.manual_seed(seed)
         for epoch in progress_bar(range(epochs), enabled=progress, desc=desc, unit="epoch"):
             sums: dict[str, float] = {}
+            counts: dict[str, int] = {}
             order = torch.randperm(len(x), generator=gen)
             for i in range(0, len(x), batch_size):
                 idx = order[i : i + batch_size]
@@ -136,7 +138,8 @@ def fit(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], loss: Loss, *
                 opt.step()
                 step += 1
                 for k, v in facts.items():
-                    sums[k] = sums.get(k, 0.0) + v
-            history.append({k: v / steps_per_epoch for k, v in sums.items()} | {"epoch": epoch + 1})
+                    if v == v:  # a fact that was not measured this step (NaN) does not count
+                        sums[k], counts[k] = sums.get(k, 0.0) + v, counts.get(k, 0) + 1
+            history.append({k: sums[k] / counts[k] for k in sums} | {"epoch": epoch + 1})
     model.eval()
     return {"epoch_facts": history, "seconds": time.perf_counter() - start}

@@ -234,9 +234,7 @@ def _row(name: str, lesson: str, model: nn.Module, x: torch.Tensor, y: torch.Ten
         row[f"attack_mask@{eps}"] = best_attack_mask(model, x, y, eps)
         row[f"ibp_mask@{eps}"] = bounds.verified(model, x, y, eps)
     info = getattr(model, "cache_info", {})
-    if info.get("exact", {}).get("eps") == cfg["exact_eps"]:
-        row["exact"] = [v["status"] for v in info["exact"]["verdicts"]]
-    elif supports(model):
+    if _stored_exact(model) is None and supports(model):
         n, eps = cfg["n_exact"], cfg["exact_eps"]
         # A digit the attack broke is broken: its image was checked by running the network. Only
         # the survivors need a MILP (a proof, or a counter-example the attack missed).
@@ -251,6 +249,12 @@ def _row(name: str, lesson: str, model: nn.Module, x: torch.Tensor, y: torch.Ten
         for r in cfg["radii"]:
             row[f"smoothing@{r}"] = certs.accuracy(r)
     return row
+
+
+def _stored_exact(model: nn.Module) -> list[str] | None:
+    """The statuses stored with the model, if they are at the table's ε (read at load time, never copied)."""
+    exact = getattr(model, "cache_info", {}).get("exact", {})
+    return [v["status"] for v in exact["verdicts"]] if exact.get("eps") == _TABLE["exact_eps"] else None
 
 
 def course_table(*, device: torch.device | str | None = None, progress: bool = True) -> list[dict]:
@@ -276,13 +280,19 @@ def _course_table(device: torch.device | str | None, progress: bool) -> tuple[li
     version = cache.fingerprint(dict(_TABLE, attack=BEST_ATTACK, models=[(n, _digest(m)) for n, _, m in loaded]))
     found = cache.load("results", "l08-course-table", version)
     if found is not None:
-        return found[0]["rows"], True
-    mnist = load_mnist()
-    x, y = check_pair((mnist.x_test[:N_TABLE], mnist.y_test[:N_TABLE]))
-    rows = [_row(name, lesson, model.to(device) if device is not None else model, x, y, progress)
-            for name, lesson, model in progress_bar(loaded, enabled=progress, desc="course table", unit="model")]
-    cache.save("results", "l08-course-table", version, {"rows": rows, "torch": str(torch.__version__)})
-    return rows, False
+        rows, cached = found[0]["rows"], True
+    else:
+        mnist = load_mnist()
+        x, y = check_pair((mnist.x_test[:N_TABLE], mnist.y_test[:N_TABLE]))
+        rows = [_row(name, lesson, model.to(device) if device is not None else model, x, y, progress)
+                for name, lesson, model in progress_bar(loaded, enabled=progress, desc="course table", unit="model")]
+        cache.save("results", "l08-course-table", version, {"rows": rows, "torch": str(torch.__version__)})
+        cached = False
+    for row, (_, _, model) in zip(rows, loaded):
+        stored = _stored_exact(model)
+        if stored is not None:
+            row["exact"] = stored
+    return rows, cached
 
 
 class _TableArtefact:

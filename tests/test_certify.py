@@ -64,7 +64,7 @@ def test_the_panel_renders_every_kind_of_model(digits):
     assert "not trained with noise" in panel.readout.value
     panel.controls["model"].value = "noise-cnn"
     assert panel.error is None and "not attempted" in panel.readout.value
-    assert "smoothing</b> (σ = 0.25" in panel.readout.value
+    assert "smoothing</b> (the smoothed classifier, σ = 0.25" in panel.readout.value
     panel.controls["digit"].value = 2
     panel.controls["eps"].value = 0.1
     assert panel.error is None and panel.image.value[:4] == b"\x89PNG" and panel.renders == 4

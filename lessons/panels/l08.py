@@ -31,13 +31,14 @@ def _smoothing_line(model: nn.Module, x: torch.Tensor, y: int, eps: float, index
         return ("<b>smoothing</b>: this model was not trained with noise, so it is not smoothed here "
                 "(pick a noise-… model)")
     cls, r = smoothing.certify(model, x, sigma, n=n, generator=torch.Generator().manual_seed(index))
+    head = f"<b>smoothing</b> (the smoothed classifier, σ = {sigma:g}, n = {n:,})"
     if cls == smoothing.ABSTAIN:
-        return f"<b>smoothing</b> (σ = {sigma:g}, n = {n:,}): abstains — no class is clearly on top under noise"
+        return f"{head}: abstains — no class is clearly on top under noise"
     reach = eps * math.sqrt(x[0].numel())  # the L∞ ball's farthest corner, in L2
     covered = "covers" if r >= reach else "does not cover"
     right = "right" if cls == y else f"<b>wrong</b> (says {cls})"
-    return (f"<b>smoothing</b> (σ = {sigma:g}, n = {n:,}): {right}, certified L2 radius <b>{r:.2f}</b>; the L∞ ball "
-            f"of ε = {eps:.2f} reaches L2 distance {reach:.2f} at its corners, so the certificate {covered} it")
+    return (f"{head}: {right}, certified L2 radius <b>{r:.2f}</b>; the L∞ ball of ε = {eps:.2f} reaches L2 "
+            f"distance {reach:.2f} at its corners, so the certificate {covered} it")
 
 
 def guarantees(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor, *, model: str | None = None,
