@@ -36,6 +36,10 @@ def test_best_attack_is_an_upper_bound_of_the_clean_accuracy(digits):
     clean = models.predict(net, x).argmax(1) == y
     assert robust.dtype == torch.bool and not (robust & ~clean).any()
     assert certify.best_attack_mask(net, x, y, 0.0).equal(clean)
+    some = torch.tensor([True, False] * 4)
+    assert not (certify.best_attack_mask(net, x, y, 0.05, alive=some) & ~some).any()
+    larger = certify.best_attack_mask(net, x, y, 0.1, alive=robust)
+    assert not (larger & ~robust).any()  # broken at 0.05 stays broken at 0.1
     assert "PGD-100" in certify.BEST_ATTACK
 
 
