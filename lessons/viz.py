@@ -405,32 +405,33 @@ def queries_to_success(curves: dict, *, max_queries: int, title: str | None = No
     """Share of images fooled within q queries, against q (log scale), one line per attack (lesson 06).
 
     Args:
-        curves: ``{name: (queries, success)}``, each (N,) tensors from a query attack
-            (``queries.simba``, ``decision.hop_skip_jump``): queries spent and whether it worked.
-        max_queries: the right end of the axis (the per-image budget).
-        title: the axes title.
+        curves: ``{name: (queries, success)}``, (N,) tensors from a query attack (``queries.simba``,
+            ``decision.hop_skip_jump``): queries spent on each image and whether it was fooled.
+        max_queries: the right end of the axis (the per-image budget); ``title``: the axes title.
         lines: optional ``{name: rate}`` drawn as horizontal reference lines (rates in [0, 1]).
     """
-    if not isinstance(curves, dict) or not curves:
-        raise TypeError(f"curves must be a non-empty dict {{name: (queries, success)}}, got {type(curves).__name__}")
+    if not isinstance(curves, dict):
+        raise TypeError(f"curves must be a dict {{name: (queries, success)}}, got {type(curves).__name__}")
+    if not curves:
+        raise ValueError("curves must name at least one attack, got an empty dict")
+    if lines is not None and not isinstance(lines, dict):
+        raise TypeError(f"lines must be a dict {{name: rate}} or None, got {type(lines).__name__}")
     max_queries = check_positive_int("max_queries", max_queries)
     q_axis = np.unique(np.geomspace(1, max_queries, 200).round().astype(int))
     fig = Figure(figsize=(7, 3.4), layout="constrained")
     ax = fig.subplots()
     for name, pair in curves.items():
-        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not all(isinstance(t, torch.Tensor) for t in pair):
             raise TypeError(f"curves[{name!r}] must be a pair (queries, success) of tensors")
-        queries, success = (torch.as_tensor(t).cpu() for t in pair)
-        if queries.shape != success.shape or queries.dim() != 1:
-            raise ValueError(f"curves[{name!r}]: queries and success must be (N,) tensors of the same length")
+        queries, success = (t.cpu() for t in pair)
+        if queries.shape != success.shape or queries.dim() != 1 or success.dtype != torch.bool:
+            raise ValueError(f"curves[{name!r}]: queries and success must be (N,) tensors, success boolean")
         rate = [float((success & (queries <= q)).float().mean()) for q in q_axis]
         ax.plot(q_axis, 100 * np.array(rate), label=str(name))
     for (name, rate), style in zip((lines or {}).items(), ("--", ":", "-.")):
         ax.axhline(100 * check_in_range("lines", rate, 0.0, 1.0), color="#666", ls=style, label=str(name))
     ax.set_xscale("log"), ax.set_xlabel("queries per image"), ax.set_ylabel("images fooled (%)")
-    ax.set_ylim(0, 102), ax.legend(fontsize=8, loc="upper left")
-    if title:
-        ax.set_title(title)
+    ax.set_ylim(0, 102), ax.legend(fontsize=8, loc="upper left"), ax.set_title(title or "")
     return fig
 
 
@@ -440,16 +441,14 @@ def one_feature_sweep(models: dict, row: np.ndarray, feature: int, bounds: tuple
 
     Args:
         models: ``{name: fitted scikit-learn classifier}`` with ``predict_proba`` on rows.
-        row: the example, (D,) in the models' units.
-        feature: the column swept.
-        bounds: ``(low, high)`` per-feature arrays (``tabular.feature_ranges``); the sweep covers
-            [low, high] of ``feature``.
-        label: the row's true class (a column of ``predict_proba``).
-        feature_name: the x-axis label.
-        class_names: names of the classes, for the y-axis label.
+        row: the example, (D,) in the models' units; ``feature``: the column swept.
+        bounds: ``(low, high)`` per-feature arrays (``tabular.feature_ranges``): the sweep's ends.
+        label: the row's true class; ``feature_name``, ``class_names``: for the axis labels.
     """
-    if not isinstance(models, dict) or not models:
-        raise TypeError(f"models must be a non-empty dict {{name: classifier}}, got {type(models).__name__}")
+    if not isinstance(models, dict):
+        raise TypeError(f"models must be a dict {{name: fitted classifier}}, got {type(models).__name__}")
+    if not models:
+        raise ValueError("models must hold at least one classifier, got an empty dict")
     if not isinstance(row, np.ndarray) or row.ndim != 1:
         raise TypeError(f"row must be one example as a 1-D numpy array (D,), got {type(row).__name__}")
     row = check_table(row[None], "row")[0]
@@ -457,6 +456,12 @@ def one_feature_sweep(models: dict, row: np.ndarray, feature: int, bounds: tuple
     if feature >= len(row):
         raise ValueError(f"feature must be a column of row (0..{len(row) - 1}), got {feature}")
     low, high = (float(b[feature]) for b in check_bounds(bounds, len(row)))
+    label = check_positive_int("label", label, allow_zero=True)
+    for name, model in models.items():
+        if not hasattr(model, "predict_proba") or not hasattr(model, "classes_"):
+            raise TypeError(f"models[{name!r}] must be a fitted scikit-learn classifier, got {type(model).__name__}")
+        if label not in list(model.classes_):
+            raise ValueError(f"label must be one of models[{name!r}]'s classes {list(model.classes_)}, got {label}")
     values = np.linspace(low, high, 400)
     trial = np.repeat(row[None], len(values), axis=0)
     trial[:, feature] = values
