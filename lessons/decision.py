@@ -26,6 +26,7 @@ __all__ = ["hop_skip_jump", "DecisionResult", "NORMS", "distance_at"]
 NORMS = ("linf", "l2")
 _HALVINGS = 20  # most halvings of a step before the step is given up (the point stays where it was)
 _INIT_TRIES = 50  # random images tried per digit to find a first misclassified one
+_CHUNK = 500  # images per call to the oracle
 
 
 class DecisionResult(NamedTuple):
@@ -66,8 +67,8 @@ class _Asker:
         """Is each image misclassified? ``owner[k]`` is the input that image k was made for."""
         if self.oracle.remaining is not None and self.oracle.remaining < len(images):
             raise _OutOfBudget
-        try:
-            labels = self.oracle(images.clamp(0, 1))
+        try:  # in chunks: a gradient estimate for many images at once would hold GBs of activations
+            labels = torch.cat([self.oracle(chunk.clamp(0, 1)) for chunk in images.split(_CHUNK)])
         except QueryBudgetExceeded as err:  # someone else spent the budget meanwhile
             raise _OutOfBudget from err
         self.queries.index_add_(0, owner.cpu(), torch.ones(len(owner), dtype=torch.int64))
