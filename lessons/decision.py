@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import torch
 
-from .blackbox import QueryBudgetExceeded, QueryModel
+from .blackbox import QueryBudgetExceeded, QueryModel, check_oracle
 from .utils import check_bool, check_choice, check_generator, check_in_range, check_positive_int
 from .utils import progress as progress_bar
 
@@ -229,11 +229,7 @@ def hop_skip_jump(
         >>> res = decision.hop_skip_jump(api, x, y, eps=0.25, max_queries=1000)
         >>> res.success.float().mean(), res.queries[res.success].median()
     """
-    if not isinstance(oracle, QueryModel):
-        raise TypeError(f"oracle must be a QueryModel, got {type(oracle).__name__}")
-    if oracle.output != "label":
-        raise ValueError("oracle must answer with labels only for a decision-based attack: "
-                         "wrap the model with QueryModel(model, output='label')")
+    check_oracle(oracle, "label", "a decision-based attack sees labels only")
     y = oracle.check(x, y).to(x.device)
     check_choice("norm", norm, NORMS)
     if eps is not None:

@@ -435,46 +435,48 @@ def queries_to_success(curves: dict, *, max_queries: int, title: str | None = No
     return fig
 
 
-def one_feature_sweep(models: dict, row: np.ndarray, feature: int, bounds: tuple, label: int, *,
-                      feature_name: str = "feature", class_names: Sequence[str] | None = None) -> Figure:
+def one_feature_sweep(models: dict, row: np.ndarray, features: dict, bounds: tuple, label: int, *,
+                      feature_names: Sequence[str] | None = None, class_names: Sequence[str] | None = None) -> Figure:
     """Each model's probability of the true class as ONE feature of a row sweeps its range (lesson 06).
 
     Args:
         models: ``{name: fitted scikit-learn classifier}`` with ``predict_proba`` on rows.
-        row: the example, (D,) in the models' units; ``feature``: the column swept.
+        row: the example, (D,) in the models' units.
+        features: ``{name: column}``: the feature swept for each model (one panel per model).
         bounds: ``(low, high)`` per-feature arrays (``tabular.feature_ranges``): the sweep's ends.
-        label: the row's true class; ``feature_name``, ``class_names``: for the axis labels.
+        label: the row's true class; ``feature_names``, ``class_names``: for the axis labels.
     """
-    if not isinstance(models, dict):
-        raise TypeError(f"models must be a dict {{name: fitted classifier}}, got {type(models).__name__}")
-    if not models:
-        raise ValueError("models must hold at least one classifier, got an empty dict")
-    if not isinstance(row, np.ndarray) or row.ndim != 1:
-        raise TypeError(f"row must be one example as a 1-D numpy array (D,), got {type(row).__name__}")
-    row = check_table(row[None], "row")[0]
-    feature = check_positive_int("feature", feature, allow_zero=True)
-    if feature >= len(row):
-        raise ValueError(f"feature must be a column of row (0..{len(row) - 1}), got {feature}")
-    low, high = (float(b[feature]) for b in check_bounds(bounds, len(row)))
-    label = check_positive_int("label", label, allow_zero=True)
+    if not isinstance(models, dict) or not isinstance(features, dict):
+        raise TypeError(f"models and features must be dicts keyed by model name, got {type(models).__name__} "
+                        f"and {type(features).__name__}")
     for name, model in models.items():
         if not hasattr(model, "predict_proba") or not hasattr(model, "classes_"):
             raise TypeError(f"models[{name!r}] must be a fitted scikit-learn classifier, got {type(model).__name__}")
+    if not models or set(features) != set(models):
+        raise ValueError(f"models must hold at least one classifier and features a column for each, "
+                         f"got models {list(models)} and features {list(features)}")
+    if not isinstance(row, np.ndarray) or row.ndim != 1:
+        raise TypeError(f"row must be one example as a 1-D numpy array (D,), got {type(row).__name__}")
+    row = check_table(row[None], "row")[0]
+    low, high = check_bounds(bounds, len(row))
+    label = check_positive_int("label", label, allow_zero=True)
+    fig = Figure(figsize=(4.6 * len(models), 3.0), layout="constrained")
+    for ax, (name, model) in zip(fig.subplots(1, len(models), squeeze=False)[0], models.items()):
         if label not in list(model.classes_):
             raise ValueError(f"label must be one of models[{name!r}]'s classes {list(model.classes_)}, got {label}")
-    values = np.linspace(low, high, 400)
-    trial = np.repeat(row[None], len(values), axis=0)
-    trial[:, feature] = values
-    fig = Figure(figsize=(7, 3.0), layout="constrained")
-    ax = fig.subplots()
-    for name, model in models.items():
+        j = check_positive_int("features", features[name], allow_zero=True)
+        if j >= len(row):
+            raise ValueError(f"features[{name!r}] must be a column of row (0..{len(row) - 1}), got {j}")
+        values = np.linspace(low[j], high[j], 400)
+        trial = np.repeat(row[None], len(values), axis=0)
+        trial[:, j] = values
         p = model.predict_proba(trial)[:, list(model.classes_).index(label)]
-        ax.plot(values, p, label=str(name), drawstyle="steps-post" if hasattr(model, "tree_") else "default")
-    ax.axhline(0.5, color="#999", lw=0.8)
-    ax.axvline(row[feature], color="k", ls="--", lw=1, label="this example")
-    which = class_names[label] if class_names is not None else f"class {label}"
-    ax.set_xlabel(f"{feature_name} (its whole range in the training data)"), ax.set_ylabel(f"P({which})")
-    ax.set_ylim(-0.02, 1.02), ax.legend(fontsize=8)
+        ax.plot(values, p, drawstyle="steps-post" if hasattr(model, "tree_") else "default")
+        ax.axhline(0.5, color="#999", lw=0.8), ax.axvline(row[j], color="k", ls="--", lw=1, label="this example")
+        which = class_names[label] if class_names is not None else f"class {label}"
+        ax.set_xlabel(f"{feature_names[j] if feature_names is not None else f'feature {j}'} (training range)")
+        ax.set_ylabel(f"P({which})"), ax.set_title(str(name), fontsize=10), ax.set_ylim(-0.02, 1.02)
+        ax.legend(fontsize=8)
     return fig
 
 

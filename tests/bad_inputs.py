@@ -59,6 +59,7 @@ EXEMPT = {  # public functions that take no input a learner could get wrong, wit
     "attacks.common.reached": "an internal predicate of the attacks (inputs already checked)",
     "attacks.common.margin": "an internal loss of the attacks (inputs already checked)",
     "training.refresh_pool": "a step of adversarial_train, which checks its inputs",
+    "blackbox.check_oracle": "a validator: exercised through simba, hop_skip_jump, train_substitute, transfer_success",
     "tabular.check_table": "a validator: exercised through every tabular entry below",
     "tabular.check_bounds": "a validator: exercised through one_feature_attack and viz.one_feature_sweep",
 }
@@ -186,6 +187,8 @@ BAD: dict[str, list[tuple[str, object, type]]] = {
                 ValueError)],
     "rates": [("a rate of 2", {"r": 2.0}, ValueError), ("a string", {"r": "high"}, TypeError), ("a list", [0.5], TypeError)],
     "result": [("a tuple", (1, 2), TypeError), ("None", None, TypeError)],
+    "columns": [("a list", [1], TypeError), ("a column past the end", {"tree": 9}, ValueError),
+                ("a float column", {"tree": 1.5}, TypeError), ("another model's name", {"other": 1}, ValueError)],
 }
 
 NAME_KINDS = {  # a parameter's kind from its name, unless an entry overrides it
@@ -440,9 +443,9 @@ CASES = [
     Case("viz.queries_to_success", lambda: dict(curves={"a": (torch.tensor([1, 5, 9]), torch.tensor([True, True, False]))},
                                                 max_queries=10, lines={"b": 0.5}),
          {"curves": "curves", "max_queries": "count", "lines": "rates"}),
-    Case("viz.one_feature_sweep", lambda: dict(models={"tree": _table_tree()}, row=_rows()[0], feature=1, bounds=_bounds(),
-                                               label=0),
-         {"models": "classifiers", "row": "row", "feature": "count0", "bounds": "bounds", "label": "count0"}),
+    Case("viz.one_feature_sweep", lambda: dict(models={"tree": _table_tree()}, row=_rows()[0], features={"tree": 1},
+                                               bounds=_bounds(), label=0),
+         {"models": "classifiers", "row": "row", "features": "columns", "bounds": "bounds", "label": "count0"}),
     # utils
     Case("utils.get_device", lambda: dict(device="cpu")),
     Case("utils.set_seed", lambda: dict(seed=0), {"seed": "count0"}),

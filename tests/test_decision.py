@@ -128,3 +128,15 @@ def test_a_budget_too_small_to_start_is_refused():
     x, y = _digits(model)
     with pytest.raises(ValueError, match="max_queries"):
         decision.hop_skip_jump(blackbox.QueryModel(model, output="label"), x, y, max_queries=20)
+
+
+def test_the_queries_figure_draws_a_line_per_attack():
+    from lessons import viz
+
+    queries, success = torch.tensor([3, 10, 40, 1000]), torch.tensor([True, True, False, True])
+    fig = viz.queries_to_success({"a": (queries, success), "b": (queries, ~success)}, max_queries=1000,
+                                 lines={"white-box": 1.0})
+    lines = fig.get_axes()[0].get_lines()
+    assert [line.get_label() for line in lines] == ["a", "b", "white-box"]
+    x, y = lines[0].get_data()
+    assert y[x >= 1000][-1] == 75.0 and y[x < 3].max() == 0.0  # 3 of 4 by the end, none before 3 queries

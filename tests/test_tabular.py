@@ -90,3 +90,16 @@ def test_bad_tables_get_clear_errors(table, models):
         tabular.one_feature_attack(models["tree"], table.x_test, table.y_test, (high, low - 1))
     with pytest.raises(ValueError, match="grid"):
         tabular.one_feature_attack(models["tree"], table.x_test, table.y_test, (low, high), grid=1)
+
+
+def test_the_sweep_figure_has_a_panel_per_model(table, models):
+    from lessons import viz
+
+    bounds = tabular.feature_ranges(table.x_train)
+    fig = viz.one_feature_sweep(models, table.x_test[0], {"logreg": 10, "tree": 3}, bounds, int(table.y_test[0]),
+                                feature_names=table.feature_names, class_names=table.class_names)
+    axes = fig.get_axes()
+    assert [ax.get_title() for ax in axes] == ["logreg", "tree"]
+    assert table.feature_names[10] in axes[0].get_xlabel() and table.feature_names[3] in axes[1].get_xlabel()
+    with pytest.raises(ValueError, match="features"):
+        viz.one_feature_sweep(models, table.x_test[0], {"logreg": 10}, bounds, 0)
