@@ -255,6 +255,7 @@ def hop_skip_jump(
     x_best = x0.clone()
     best = torch.full((n,), math.inf, device=x.device)
     current = x0.clone()  # the point on the boundary each image works from
+    reached_from = torch.zeros(n, device=x.device)  # distance of the point each last search started from
     live = torch.zeros(n, dtype=torch.bool, device=x.device)
     done_at = torch.full((n,), -1, dtype=torch.int64)  # queries spent when within eps
     trace_q, trace_d = [], []
@@ -284,6 +285,7 @@ def hop_skip_jump(
         found, x1 = _initial(ask, todo, x0[todo], generator)
         todo, x1 = todo[found], x1[found]
         live[todo] = True
+        reached_from[todo] = _distance(x1, x0[todo], norm)
         keep(todo, _boundary(ask, todo, x0[todo], x1, norm, theta))
         record()
         rounds = progress_bar(range(1, 10**9), enabled=progress, desc="HopSkipJump", unit="round")
@@ -296,10 +298,13 @@ def hop_skip_jump(
             if len(idx) == 0:
                 break
             x1, dist = current[idx], _distance(current[idx], x0[idx], norm)
-            delta = torch.full_like(dist, 0.1) if t == 1 else (d * theta if norm == "linf" else math.sqrt(d) * theta) * dist
+            # probe radius: 0.1 at first, then in proportion to the distance (as the authors' code)
+            scale = d * theta if norm == "linf" else math.sqrt(d) * theta
+            delta = torch.full_like(dist, 0.1) if t == 1 else scale * reached_from[idx]
             grad = _direction(ask, idx, x1, counts[idx], delta, norm, generator)
             update = grad.sign() if norm == "linf" else grad
             moved = _step(ask, idx, x1, update, dist / math.sqrt(t))
+            reached_from[idx] = _distance(moved, x0[idx], norm)
             keep(idx, _boundary(ask, idx, x0[idx], moved, norm, theta))
             record()
     except _OutOfBudget:
