@@ -20,13 +20,14 @@ import math
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
 FUZZED = ("attacks.common", "attacks.cw", "attacks.gradient", "attacks.lbfgs", "attacks.minimum", "blackbox",
-          "bounds", "cache", "certified_training", "certify", "classic", "data", "directions", "encodings",
+          "bounds", "cache", "certified_training", "certify", "classic", "data", "decision", "directions", "encodings",
           "evaluation", "evolution", "fooling", "layers", "models", "noise", "queries", "recipes",
-          "smoothing", "training", "transfer", "utils", "verify", "viz")
+          "smoothing", "tabular", "training", "transfer", "utils", "verify", "viz")
 
 EXEMPT = {  # public functions that take no input a learner could get wrong, with the reason
     "cache.cache_dir": "no arguments",
@@ -59,6 +60,9 @@ EXEMPT = {  # public functions that take no input a learner could get wrong, wit
     "attacks.common.reached": "an internal predicate of the attacks (inputs already checked)",
     "attacks.common.margin": "an internal loss of the attacks (inputs already checked)",
     "training.refresh_pool": "a step of adversarial_train, which checks its inputs",
+    "blackbox.check_oracle": "a validator: exercised through simba, hop_skip_jump, train_substitute, transfer_success",
+    "tabular.check_table": "a validator: exercised through every tabular entry below",
+    "tabular.check_bounds": "a validator: exercised through one_feature_attack and viz.one_feature_sweep",
 }
 
 
@@ -162,6 +166,30 @@ BAD: dict[str, list[tuple[str, object, type]]] = {
     "probs": [("a batch", lambda v: v[None], ValueError), ("a list", lambda v: v.tolist(), TypeError)],
     "names": [("too few names", lambda v: v[:1], ValueError), ("a string", "abc", TypeError)],
     "oracle": [("a model", lambda v: M(), TypeError), ("None", None, TypeError)],
+    "rows": [("a list", [[0.5]], TypeError), ("one row without the batch", lambda v: v[0], ValueError),
+             ("NaN", lambda v: np.where(np.arange(v.size).reshape(v.shape) == 0, np.nan, v), ValueError),
+             ("an empty table", lambda v: v[:0], ValueError), ("a torch tensor", lambda v: torch.from_numpy(v), TypeError),
+             ("strings", lambda v: v.astype(str), TypeError), ("None", None, TypeError)],
+    "row_labels": [("float labels", lambda v: v.astype(float), TypeError), ("the wrong length", lambda v: v[:1], ValueError),
+                   ("a class the model does not know", lambda v: v + 5, ValueError),
+                   ("a torch tensor", lambda v: torch.from_numpy(v), TypeError), ("None", None, TypeError)],
+    "row_classes": [("float labels", lambda v: v.astype(float), TypeError), ("the wrong length", lambda v: v[:1], ValueError),
+                    ("a label of -1", lambda v: v - 1, ValueError), ("None", None, TypeError)],
+    "row": [("a list", [0.5, 0.5, 0.5], TypeError), ("a table", lambda v: v[None], TypeError),
+            ("NaN", lambda v: np.where(np.arange(v.size) == 0, np.nan, v), ValueError), ("None", None, TypeError)],
+    "bounds": [("one array", lambda v: v[0], TypeError), ("the wrong length", lambda v: (v[0][:-1], v[1][:-1]), ValueError),
+               ("low above high", lambda v: (v[1] + 1, v[0]), ValueError), ("lists", lambda v: (list(v[0]), list(v[1])), TypeError),
+               ("NaN", lambda v: (v[0] * np.nan, v[1]), ValueError), ("None", None, TypeError)],
+    "classifiers": [("an empty dict", {}, ValueError), ("a list", lambda v: list(v.values()), TypeError),
+                    ("a string for a model", lambda v: {"m": "cnn"}, TypeError)],
+    "curves": [("an empty dict", {}, ValueError), ("a list", lambda v: list(v.values()), TypeError),
+               ("a bare tensor", lambda v: {"a": torch.zeros(3)}, TypeError),
+               ("lengths that differ", lambda v: {"a": (torch.ones(3, dtype=torch.long), torch.ones(2, dtype=torch.bool))},
+                ValueError)],
+    "rates": [("a rate of 2", {"r": 2.0}, ValueError), ("a string", {"r": "high"}, TypeError), ("a list", [0.5], TypeError)],
+    "result": [("a tuple", (1, 2), TypeError), ("None", None, TypeError)],
+    "columns": [("a list", [1], TypeError), ("a column past the end", {"tree": 9}, ValueError),
+                ("a float column", {"tree": 1.5}, TypeError), ("another model's name", {"other": 1}, ValueError)],
 }
 
 NAME_KINDS = {  # a parameter's kind from its name, unless an entry overrides it
@@ -387,6 +415,17 @@ CASES = [
                                                                                     "levels": "count"}),
     Case("classic.tree_leaves", lambda: dict(tree=_tree()), {"tree": "model"}),
     Case("classic.predict_labels", lambda: dict(model=_tree(), x=X()), {"x": "pixels"}),
+    Case("decision.hop_skip_jump", lambda: dict(oracle=_oracle("label"), x=X(), y=Y(), max_queries=120, progress=False),
+         {"oracle": "oracle", "init_evals": "count", "max_evals": "count", "gamma": "positive"}),
+    Case("decision.distance_at", lambda: dict(result=_hsja(), budget=50), {"result": "result"}),
+    Case("tabular.load_breast_cancer", lambda: dict(test_size=0.3, seed=0), {"test_size": "unit"}),
+    Case("tabular.logistic_regression", lambda: dict(x=_rows(), y=_row_labels()),
+         {"x": "rows", "y": "row_classes", "C": "positive"}),
+    Case("tabular.decision_tree", lambda: dict(x=_rows(), y=_row_labels()),
+         {"x": "rows", "y": "row_classes", "max_depth": "count_or_none"}),
+    Case("tabular.feature_ranges", lambda: dict(x=_rows()), {"x": "rows"}),
+    Case("tabular.one_feature_attack", lambda: dict(model=_table_tree(), x=_rows(), y=_row_labels(), bounds=_bounds(), grid=3),
+         {"x": "rows", "y": "row_labels", "bounds": "bounds", "grid": "count"}),
     # figures and tables
     Case("viz.triptych", lambda: dict(x=X()[:2], x_adv=X()[:2], model=M(), labels=[str(i) for i in range(10)]),
          {"x": "pixels", "x_adv": "pixels", "labels": "names"}),
@@ -451,6 +490,12 @@ CASES = [
                                                                                          "layers": "names"}),
     Case("viz.sandwich_bars", lambda: dict(rows={"m": {"clean": 0.9, "attack": 0.5}}), {"rows": "models"}),
     Case("viz.certified_curves", lambda: dict(curves={"s": ([0.0, 0.5], [0.9, 0.5])}), {"curves": "models"}),
+    Case("viz.queries_to_success", lambda: dict(curves={"a": (torch.tensor([1, 5, 9]), torch.tensor([True, True, False]))},
+                                                max_queries=10, lines={"b": 0.5}),
+         {"curves": "curves", "max_queries": "count", "lines": "rates"}),
+    Case("viz.one_feature_sweep", lambda: dict(models={"tree": _table_tree()}, row=_rows()[0], features={"tree": 1},
+                                               bounds=_bounds(), label=0),
+         {"models": "classifiers", "row": "row", "features": "columns", "bounds": "bounds", "label": "count0"}),
     # utils
     Case("utils.get_device", lambda: dict(device="cpu")),
     Case("utils.set_seed", lambda: dict(seed=0), {"seed": "count0"}),
@@ -471,6 +516,28 @@ def _verdicts():
     from lessons import verify
 
     return verify.verify_all(SEQ(), X()[:1], SEQ()(X()[:1]).argmax(1), 0.001, time_limit=5, progress=False)
+def _rows():
+    return np.random.default_rng(0).normal(size=(20, 3))
+
+
+def _row_labels():
+    return np.arange(20, dtype=np.int64) % 2
+
+
+def _bounds():
+    return (_rows().min(0), _rows().max(0))
+
+
+def _table_tree():
+    from lessons import tabular
+
+    return tabular.decision_tree(_rows(), _row_labels(), max_depth=3)
+
+
+def _hsja():
+    from lessons import decision
+
+    return decision.hop_skip_jump(_oracle("label"), X(), Y(), max_queries=120, generator=torch.Generator().manual_seed(0))
 
 
 def _lenet():
