@@ -407,10 +407,8 @@ def attacked_digits(x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor, pred:
 def round_trip_figure(probs: dict, *, names: Sequence[str], target_name: str) -> Figure:
     """Grouped bars: p(target) of each photo after each way of saving it (lesson 00).
 
-    Args:
-        probs: ``{codec label: tensor (N,)}`` — the target's probability per photo, e.g. for
-            "float", "8-bit", "PNG", "JPEG 95", "JPEG 75" (``data.round_trip``).
-        names: the N photo names; target_name: the target class's name (for the title).
+    ``probs`` maps a codec label ("8-bit", "PNG", "JPEG 75", ... see ``data.round_trip``) to the
+    target's probability per photo, a tensor (N,); ``names`` are the N photos.
     """
     if not isinstance(probs, dict):
         raise TypeError(f"probs must be a dict {{codec label: tensor (N,)}}, got {type(probs).__name__}")
@@ -423,8 +421,7 @@ def round_trip_figure(probs: dict, *, names: Sequence[str], target_name: str) ->
     for label, p in probs.items():
         if not isinstance(p, torch.Tensor) or p.shape != (n,):
             raise ValueError(f"probs[{label!r}] must be a tensor of shape ({n},), got {type(p).__name__}")
-    fig = Figure(figsize=(1.4 * n + 2.5, 3), layout="constrained")
-    ax = fig.subplots()
+    ax = (fig := Figure(figsize=(1.4 * n + 2.5, 3), layout="constrained")).subplots()
     width = 0.8 / len(probs)
     for i, (label, p) in enumerate(probs.items()):
         ax.bar(np.arange(n) + (i - (len(probs) - 1) / 2) * width, 100 * p.detach().float().cpu().numpy(), width, label=label)
@@ -453,8 +450,7 @@ def logit_path_figure(eps_values: Sequence[float], logits: torch.Tensor, *, true
         raise TypeError(f"true_class must be a class index (int), got {type(true_class).__name__}")
     if not 0 <= true_class < logits.shape[1]:
         raise ValueError(f"true_class must be in [0, {logits.shape[1] - 1}], got {true_class}")
-    fig = Figure(figsize=(6.5, 3.4), layout="constrained")
-    ax = fig.subplots()
+    ax = (fig := Figure(figsize=(6.5, 3.4), layout="constrained")).subplots()
     z, eps = logits.detach().float().cpu().numpy(), np.asarray(eps_values, dtype=float)
     for k in range(z.shape[1]):
         name = (labels[k] if labels else str(k)) + (" (true)" if k == true_class else "")
@@ -474,8 +470,7 @@ def alignment_figure(ns: Sequence[int], aligned: Sequence[float], random: Sequen
     for name, v in series.items():
         if min(v) <= 0:
             raise ValueError(f"{name} must be positive (a log-log plot), got {min(v)}")
-    fig = Figure(figsize=(5.5, 3.4), layout="constrained")
-    ax = fig.subplots()
+    ax = (fig := Figure(figsize=(5.5, 3.4), layout="constrained")).subplots()
     ax.loglog(series["ns"], series["aligned"], "o-", label="η = ε·sign(w): ε‖w‖₁ ∝ n")
     ax.loglog(series["ns"], series["random"], "s-", label="random signs: RMS ε‖w‖₂ ∝ √n")
     ax.set(xlabel="dimension n", ylabel="change of wᵀx", title="many small changes add up (Goodfellow §3)")
