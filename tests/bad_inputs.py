@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 FUZZED = ("attacks.common", "attacks.cw", "attacks.gradient", "attacks.lbfgs", "attacks.minimum", "blackbox", "cache",
-          "classic", "data", "directions", "encodings", "evaluation", "evolution", "fooling", "layers", "models",
+          "classic", "data", "directions", "encodings", "evaluation", "evolution", "fooling", "layers", "manifold", "models",
           "noise", "queries", "recipes", "training", "transfer", "viz", "utils")
 
 EXEMPT = {  # public functions that take no input a learner could get wrong, with the reason
@@ -32,6 +32,7 @@ EXEMPT = {  # public functions that take no input a learner could get wrong, wit
     "cache.shared_dirs": "no arguments",
     "blackbox.substitute_net": "no arguments",
     "fooling.imagenet_encoding": "no arguments",
+    "fooling.imagenet_cppn_encoding": "no arguments",
     "utils.eval_mode": "a context manager over a model: tested in test_utils",
     "utils.forked_rng": "a context manager: tested in test_utils and test_cache",
     "utils.progress": "its only check is the flag: tested in test_utils",
@@ -75,6 +76,21 @@ class Tiny(nn.Module):
 
     def forward(self, x):
         return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+class TinyAE(nn.Module):
+    """An autoencoder on (1, 8, 8) images: ``reconstruct`` is all ``manifold.reconstruction_error`` needs."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(64, 64)
+
+    def reconstruct(self, x):
+        return torch.sigmoid(self.fc(x.flatten(1))).view_as(x)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))[:, :10]
 
 
 @functools.lru_cache(maxsize=1)
@@ -161,6 +177,9 @@ BAD: dict[str, list[tuple[str, object, type]]] = {
     "probs": [("a batch", lambda v: v[None], ValueError), ("a list", lambda v: v.tolist(), TypeError)],
     "names": [("too few names", lambda v: v[:1], ValueError), ("a string", "abc", TypeError)],
     "oracle": [("a model", lambda v: M(), TypeError), ("None", None, TypeError)],
+    "measures": [("a list", lambda v: list(v.values()), TypeError), ("an empty dict", {}, ValueError),
+                 ("a list of values", lambda v: {"d": {"a": [0.1, 0.2]}}, TypeError),
+                 ("a NaN value", lambda v: {"d": {"a": torch.tensor([math.nan])}}, ValueError)],
 }
 
 NAME_KINDS = {  # a parameter's kind from its name, unless an entry overrides it
@@ -336,12 +355,16 @@ CASES = [
     Case("fooling.gradient_ascent", lambda: dict(model=M(), targets=Y(), shape=(1, 8, 8), steps=1),
          {"targets": "targets", "shape": "shape", "l2": "positive", "blur_every": "count0", "blur_sigma": "positive"}),
     Case("fooling.cppn_ascent", lambda: dict(model=M(), targets=Y(), encoding=_cppn(), steps=1),
-         {"targets": "targets", "encoding": "attack"}),
+         {"targets": "targets", "encoding": "attack", "time_limit": "positive"}),
     Case("fooling.fooling_images", lambda: dict(model=M(), runs=1, shape=(1, 8, 8), generations=1, batch_size=2,
                                                 progress=False),
          {"shape": "shape", "until": "unit", "encodings": "encoding_names"}),
     Case("fooling.fooling_class_model", lambda: dict(progress=False), run_good=False),
     Case("fooling.imagenet_evolution", lambda: dict(progress=False), run_good=False),
+    Case("fooling.imagenet_cppn", lambda: dict(progress=False), run_good=False),
+    Case("manifold.nearest_distance", lambda: dict(x=X(), reference=X()), {"x": "pixels", "reference": "pixels"}),
+    Case("manifold.reconstruction_error", lambda: dict(autoencoder=TinyAE(), x=X()), {"autoencoder": "model", "x": "pixels"}),
+    Case("manifold.noise_confidence", lambda: dict(model=M(), n=3, shape=(1, 8, 8)), {"shape": "shape"}),
     # lesson 04
     Case("layers.names", lambda: dict(model=M())),
     Case("layers.resolve", lambda: dict(model=M(), layers="fc"), {"layers": "layer_names"}),
@@ -399,6 +422,8 @@ CASES = [
          {"x0": "pixels", "x1": "pixels", "p0": "probs", "p1": "probs", "names": "names"}),
     Case("viz.strips_figure", lambda: dict(x=X(), indices=torch.tensor([[0, 1], [2, 3]]), titles=["a", "b"]),
          {"x": "pixels", "indices": "indices", "titles": "names"}),
+    Case("viz.distance_figure", lambda: dict(measures={"d": {"a": torch.rand(3), "b": torch.rand(2)}}),
+         {"measures": "measures"}),
     Case("viz.attacked_digits", lambda: dict(x=X(), x_adv=X(), y=Y(), pred=Y(), fooled=Y() > 1),
          {"x": "pixels", "x_adv": "pixels", "y": "classes", "pred": "classes"}),
     # utils
