@@ -341,6 +341,15 @@ def fooling_class_model(*, device: torch.device | str | None = None, progress: b
 # --------------------------------------------------------------------------- a longer ImageNet run, cached
 
 
+def _imagenet_run_key(cfg: dict, model: nn.Module | None, progress: bool) -> tuple[tuple[int, ...], str]:
+    """Check a cached ImageNet run's arguments; return its class indices and cache version."""
+    if model is not None:
+        check_model(model)
+    check_bool("progress", progress)
+    classes = tuple(imagenet_labels().index(name) for name in IMAGENET_CLASSES)
+    return classes, cache.fingerprint(dict(cfg, classes=IMAGENET_CLASSES))
+
+
 _IMAGENET_RUN = {"generations": 200, "batch_size": 8, "hidden": (16, 16, 16), "zoom": 2.0, "seed": 0}
 
 
@@ -367,14 +376,9 @@ def imagenet_evolution(*, device: torch.device | str | None = None, progress: bo
     Returns:
         The ``Archive``; ``cache_info`` says whether it was cached and how long it took.
     """
-    if model is not None:
-        check_model(model)
-    check_bool("progress", progress)
     cfg = _IMAGENET_RUN
     encoding = imagenet_encoding()
-    labels = imagenet_labels()
-    classes = [labels.index(name) for name in IMAGENET_CLASSES]
-    version = cache.fingerprint(dict(cfg, classes=IMAGENET_CLASSES))
+    classes, version = _imagenet_run_key(cfg, model, progress)
     found = cache.load("fooling", "imagenet-cppn", version)
     if found is not None:
         blob, path = found
@@ -397,7 +401,7 @@ def imagenet_evolution(*, device: torch.device | str | None = None, progress: bo
 # --------------------------------------------------------------------------- CPPN gradient ascent on ImageNet, cached
 
 
-_IMAGENET_CPPN = {"steps": 60, "lr": 0.05, "hidden": (12, 12, 12), "resolution": 112, "zoom": 2.0, "seed": 0}
+_IMAGENET_CPPN = {"steps": 100, "lr": 0.1, "hidden": (12, 12, 12), "resolution": 112, "zoom": 2.0, "seed": 0}
 
 
 def imagenet_cppn_encoding() -> GradientCPPN:
@@ -418,6 +422,7 @@ class CPPNRun:
         confidence: each image's probability for its target after the last step (K,).
         seconds: wall-clock seconds the run took; ``cpu_seconds`` the process's CPU time in
             them, with ``threads`` torch threads (on a busy machine wall time runs longer).
+        recipe: the run's settings (steps, lr, seed, CPPN shape), to repeat part of it live.
     """
 
     classes: tuple[int, ...]
@@ -428,6 +433,7 @@ class CPPNRun:
     seconds: float
     cpu_seconds: float
     threads: int
+    recipe: dict = field(default_factory=dict)
     cache_info: dict = field(default_factory=dict, repr=False)
 
 
@@ -450,19 +456,14 @@ def imagenet_cppn(*, device: torch.device | str | None = None, progress: bool = 
     Returns:
         The ``CPPNRun``; ``cache_info`` says whether it was read from the cache.
     """
-    if model is not None:
-        check_model(model)
-    check_bool("progress", progress)
     cfg = _IMAGENET_CPPN
     encoding = imagenet_cppn_encoding()
-    labels = imagenet_labels()
-    classes = tuple(labels.index(name) for name in IMAGENET_CLASSES)
-    version = cache.fingerprint(dict(cfg, classes=IMAGENET_CLASSES))
+    classes, version = _imagenet_run_key(cfg, model, progress)
     found = cache.load("fooling", "imagenet-gradient-cppn", version)
     if found is not None:
         blob, path = found
         run = CPPNRun(classes, blob["genomes"], encoding.render(blob["genomes"]), blob["history"], blob["confidence"],
-                      float(blob["seconds"]), float(blob["cpu_seconds"]), int(blob["threads"]))
+                      float(blob["seconds"]), float(blob["cpu_seconds"]), int(blob["threads"]), dict(cfg))
         run.cache_info = {"cached": True, "path": str(path)}
         return run
     net = model if model is not None else imagenet_classifier(device=device)
@@ -482,7 +483,7 @@ def imagenet_cppn(*, device: torch.device | str | None = None, progress: bool = 
     blob = {"genomes": genomes, "history": torch.stack(history), "confidence": confidence, "seconds": wall,
             "cpu_seconds": cpu, "threads": torch.get_num_threads(), "torch": str(torch.__version__)}
     path = cache.save("fooling", "imagenet-gradient-cppn", version, blob)
-    run = CPPNRun(classes, genomes, images.detach().cpu(), blob["history"], confidence, wall, cpu, blob["threads"])
+    run = CPPNRun(classes, genomes, images.detach().cpu(), blob["history"], confidence, wall, cpu, blob["threads"], dict(cfg))
     run.cache_info = {"cached": False, "path": str(path) if path else None}
     return run
 

@@ -304,6 +304,7 @@ def test_imagenet_cppn_run_is_cached_and_read_back_exactly(tmp_path, monkeypatch
     assert second.cache_info["cached"] is True
     assert torch.equal(second.images, first.images) and torch.equal(second.history, first.history)
     assert second.seconds == first.seconds and second.classes == first.classes
+    assert second.recipe == first.recipe and second.recipe["steps"] == 3  # what to repeat live, as it was run
 
 
 def test_cached_models_are_exposed_for_warm():
