@@ -401,7 +401,7 @@ def imagenet_evolution(*, device: torch.device | str | None = None, progress: bo
 # --------------------------------------------------------------------------- CPPN gradient ascent on ImageNet, cached
 
 
-_IMAGENET_CPPN = {"steps": 100, "lr": 0.1, "hidden": (12, 12, 12), "resolution": 112, "zoom": 2.0, "seed": 0}
+_IMAGENET_CPPN = {"steps": 150, "lr": 0.1, "hidden": (12, 12, 12), "resolution": 112, "zoom": 2.0, "seed": 0}
 
 
 def imagenet_cppn_encoding() -> GradientCPPN:

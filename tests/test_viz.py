@@ -49,3 +49,17 @@ def test_to_numpy_image_handles_grey_and_rgb():
     assert viz.to_numpy_image(torch.rand(3, 5, 6)).shape == (5, 6, 3)
     with pytest.raises(ValueError, match="one image"):
         viz.to_numpy_image(torch.rand(2, 1, 5, 5))
+
+
+def test_distance_figure_draws_one_panel_per_measure_and_every_value():
+    groups = {"real": torch.tensor([1.0, 2.0, 3.0]), "fooling": torch.tensor([9.0, 10.0])}
+    fig = viz.distance_figure({"L2": groups, "RMS": {"real": torch.tensor([0.1]), "fooling": torch.tensor([0.3])}})
+    assert len(fig.axes) == 2
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["real", "fooling"] and ax.get_xlabel() == "L2"
+    xs = sorted(float(v) for coll in ax.collections for v in coll.get_offsets()[:, 0])
+    assert xs == [1.0, 2.0, 3.0, 9.0, 10.0]  # every value drawn where it is: jitter is vertical only
+    medians = sorted(line.get_xdata()[0] for line in ax.lines)
+    assert medians == [2.0, 9.5]
+    with pytest.raises(ValueError, match="finite"):
+        viz.distance_figure({"L2": {"a": torch.tensor([float("nan")])}})
