@@ -26,7 +26,7 @@ __all__ = [
     "triptych", "image_grid", "confidence_bars", "to_numpy_image", "figure_png", "paper_table", "transfer_heatmap",
     "attack_summary", "evolution_figure", "strips_figure", "attacked_digits", "message_figure",
     "queries_to_success", "one_feature_sweep",
-    "round_trip_figure", "logit_path_figure", "alignment_figure",
+    "round_trip_figure", "logit_path_figure", "alignment_figure", "distance_figure",
 ]
 
 
@@ -556,6 +556,50 @@ def alignment_figure(ns: Sequence[int], aligned: Sequence[float], random: Sequen
     ax.loglog(series["ns"], series["random"], "s-", label="random signs: RMS ε‖w‖₂ ∝ √n")
     ax.set(xlabel="dimension n", ylabel="change of wᵀx", title="many small changes add up (Goodfellow §3)")
     ax.legend(fontsize=8)
+    return fig
+
+
+# --------------------------------------------------------------------------- lesson 03: off the manifold
+
+
+def distance_figure(measures: dict, *, title: str | None = None) -> Figure:
+    """How far groups of images lie from real data, one panel per measure (lesson 03).
+
+    Args:
+        measures: ``{measure name: {group name: values (N,)}}``, e.g. ``{"nearest training
+            digit (L2)": {"real test digits": d_real, "direct": d_direct, ...}}``; every group
+            is drawn as a row of dots (one per image) with its median marked.
+        title: an overall title.
+
+    Returns:
+        The ``Figure``: panels side by side, the groups in the order given, top to bottom.
+    """
+    if not isinstance(measures, dict):
+        raise TypeError(f"measures must be a dict {{measure name: {{group name: values}}}}, got {type(measures).__name__}")
+    if not measures or not all(isinstance(g, dict) and g for g in measures.values()):
+        raise ValueError("measures must name at least one measure, each with at least one group of values")
+    for groups in measures.values():
+        for group, v in groups.items():
+            if not isinstance(v, torch.Tensor):
+                raise TypeError(f"measures[...][{group!r}] must be a 1-D tensor of values, got {type(v).__name__}")
+            if v.dim() != 1 or v.numel() == 0 or not bool(torch.isfinite(v).all()):
+                raise ValueError(f"measures[...][{group!r}] must be a non-empty 1-D tensor of finite values, "
+                                 f"got shape {tuple(v.shape)}")
+    rows = max(len(g) for g in measures.values())
+    fig = Figure(figsize=(4.2 * len(measures), 0.45 * rows + 1.2), layout="constrained")
+    axes = fig.subplots(1, len(measures), squeeze=False)[0]
+    spread = np.random.default_rng(0)  # vertical jitter of the dots only: the values are drawn as they are
+    for ax, (measure, groups) in zip(axes, measures.items()):
+        for row, v in enumerate(groups.values()):
+            vals = v.detach().float().cpu().numpy()
+            ax.scatter(vals, row + spread.uniform(-0.18, 0.18, len(vals)), s=9, alpha=0.5, color=f"C{row}")
+            ax.plot([np.median(vals)] * 2, [row - 0.3, row + 0.3], color="black", lw=2)
+        ax.set_yticks(range(len(groups)), list(groups), fontsize=9)
+        ax.set_ylim(len(groups) - 0.5, -0.5)
+        ax.set_xlabel(measure, fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig
 
 

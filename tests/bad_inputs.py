@@ -26,7 +26,7 @@ from torch import nn
 
 FUZZED = ("attacks.common", "attacks.cw", "attacks.gradient", "attacks.lbfgs", "attacks.minimum", "blackbox",
           "bounds", "cache", "certified_training", "certify", "classic", "data", "decision", "directions", "encodings",
-          "evaluation", "evolution", "fooling", "layers", "models", "noise", "queries", "recipes",
+          "evaluation", "evolution", "fooling", "layers", "manifold", "models", "noise", "queries", "recipes",
           "smoothing", "tabular", "training", "transfer", "utils", "verify", "viz")
 
 EXEMPT = {  # public functions that take no input a learner could get wrong, with the reason
@@ -34,6 +34,7 @@ EXEMPT = {  # public functions that take no input a learner could get wrong, wit
     "cache.shared_dirs": "no arguments",
     "blackbox.substitute_net": "no arguments",
     "fooling.imagenet_encoding": "no arguments",
+    "fooling.imagenet_cppn_encoding": "no arguments",
     "utils.eval_mode": "a context manager over a model: tested in test_utils",
     "utils.forked_rng": "a context manager: tested in test_utils and test_cache",
     "utils.progress": "its only check is the flag: tested in test_utils",
@@ -81,6 +82,21 @@ class Tiny(nn.Module):
 
     def forward(self, x):
         return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+class TinyAE(nn.Module):
+    """An autoencoder on (1, 8, 8) images: ``reconstruct`` is all ``manifold.reconstruction_error`` needs."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(64, 64)
+
+    def reconstruct(self, x):
+        return torch.sigmoid(self.fc(x.flatten(1))).view_as(x)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))[:, :10]
 
 
 @functools.lru_cache(maxsize=1)
@@ -191,6 +207,9 @@ BAD: dict[str, list[tuple[str, object, type]]] = {
     "result": [("a tuple", (1, 2), TypeError), ("None", None, TypeError)],
     "columns": [("a list", [1], TypeError), ("a column past the end", {"tree": 9}, ValueError),
                 ("a float column", {"tree": 1.5}, TypeError), ("another model's name", {"other": 1}, ValueError)],
+    "measures": [("a list", lambda v: list(v.values()), TypeError), ("an empty dict", {}, ValueError),
+                 ("a list of values", lambda v: {"d": {"a": [0.1, 0.2]}}, TypeError),
+                 ("a NaN value", lambda v: {"d": {"a": torch.tensor([math.nan])}}, ValueError)],
 }
 
 NAME_KINDS = {  # a parameter's kind from its name, unless an entry overrides it
@@ -371,12 +390,16 @@ CASES = [
     Case("fooling.gradient_ascent", lambda: dict(model=M(), targets=Y(), shape=(1, 8, 8), steps=1),
          {"targets": "targets", "shape": "shape", "l2": "positive", "blur_every": "count0", "blur_sigma": "positive"}),
     Case("fooling.cppn_ascent", lambda: dict(model=M(), targets=Y(), encoding=_cppn(), steps=1),
-         {"targets": "targets", "encoding": "attack"}),
+         {"targets": "targets", "encoding": "attack", "time_limit": "positive"}),
     Case("fooling.fooling_images", lambda: dict(model=M(), runs=1, shape=(1, 8, 8), generations=1, batch_size=2,
                                                 progress=False),
          {"shape": "shape", "until": "unit", "encodings": "encoding_names"}),
     Case("fooling.fooling_class_model", lambda: dict(progress=False), run_good=False),
     Case("fooling.imagenet_evolution", lambda: dict(progress=False), run_good=False),
+    Case("fooling.imagenet_cppn", lambda: dict(progress=False), run_good=False),
+    Case("manifold.nearest_distance", lambda: dict(x=X(), reference=X()), {"x": "pixels", "reference": "pixels"}),
+    Case("manifold.reconstruction_error", lambda: dict(autoencoder=TinyAE(), x=X()), {"autoencoder": "model", "x": "pixels"}),
+    Case("manifold.noise_confidence", lambda: dict(model=M(), n=3, shape=(1, 8, 8)), {"shape": "shape"}),
     # lesson 04
     Case("layers.names", lambda: dict(model=M())),
     Case("layers.resolve", lambda: dict(model=M(), layers="fc"), {"layers": "layer_names"}),
@@ -452,6 +475,8 @@ CASES = [
          {"logits": "acts", "true_class": "count0", "labels": "names"}),
     Case("viz.alignment_figure", lambda: dict(ns=[10, 100], aligned=[1.0, 10.0], random=[0.3, 1.0]),
          {"ns": "eps_list", "aligned": "eps_list", "random": "eps_list"}),
+    Case("viz.distance_figure", lambda: dict(measures={"d": {"a": torch.rand(3), "b": torch.rand(2)}}),
+         {"measures": "measures"}),
     Case("viz.attacked_digits", lambda: dict(x=X(), x_adv=X(), y=Y(), pred=Y(), fooled=Y() > 1),
          {"x": "pixels", "x_adv": "pixels", "y": "classes", "pred": "classes"}),
     # lesson 08

@@ -71,3 +71,17 @@ def test_round_trip_logit_path_and_alignment_figures():
     assert fig.axes[0].get_xscale() == "log" and len(fig.axes[0].get_lines()) == 2
     with pytest.raises(ValueError, match="same length"):
         viz.alignment_figure([10], [1.0, 2.0], [1.0])
+
+
+def test_distance_figure_draws_one_panel_per_measure_and_every_value():
+    groups = {"real": torch.tensor([1.0, 2.0, 3.0]), "fooling": torch.tensor([9.0, 10.0])}
+    fig = viz.distance_figure({"L2": groups, "RMS": {"real": torch.tensor([0.1]), "fooling": torch.tensor([0.3])}})
+    assert len(fig.axes) == 2
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["real", "fooling"] and ax.get_xlabel() == "L2"
+    xs = sorted(float(v) for coll in ax.collections for v in coll.get_offsets()[:, 0])
+    assert xs == [1.0, 2.0, 3.0, 9.0, 10.0]  # every value drawn where it is: jitter is vertical only
+    medians = sorted(line.get_xdata()[0] for line in ax.lines)
+    assert medians == [2.0, 9.5]
+    with pytest.raises(ValueError, match="finite"):
+        viz.distance_figure({"L2": {"a": torch.tensor([float("nan")])}})
