@@ -13,10 +13,10 @@ import argparse
 import sys
 import time
 
-from . import blackbox, cache, directions, fooling, models, recipes, transfer
+from . import audit, blackbox, cache, defences, directions, fooling, models, recipes, transfer
 
-# Modules with cached models of their own, in lesson order.
-_MODULES = (transfer, fooling, directions, recipes, blackbox)
+# Modules with cached models of their own, in lesson order (lesson 07's audit caches results).
+_MODULES = (transfer, fooling, directions, recipes, blackbox, defences, audit)
 
 
 def warmers() -> list[tuple[str, object]]:

@@ -45,12 +45,14 @@ class Path(NamedTuple):
         fooled: (N,) bool, some iterate was misclassified.
         losses: (steps + 1, N) the loss at x⁽⁰⁾ (the start), x⁽¹⁾, ..., x⁽ˢᵗᵉᵖˢ⁾.
         step_sizes: (steps + 1, N) the step size η used to leave each iterate.
+        misread: (steps + 1, N) bool, the model misreads each iterate.
     """
 
     x_adv: torch.Tensor
     fooled: torch.Tensor
     losses: torch.Tensor
     step_sizes: torch.Tensor
+    misread: torch.Tensor
 
 
 def checkpoints(steps: int) -> list[int]:
@@ -111,7 +113,8 @@ def _run(model: nn.Module, x0: torch.Tensor, y: torch.Tensor, eps: float, *, los
     value, grad, fooled = evaluate(x, every)
     losses = torch.full((steps + 1, n), math.nan, device=x0.device)
     etas = torch.full((steps + 1, n), math.nan, device=x0.device)
-    losses[0], etas[0] = value, eta
+    misread = torch.zeros((steps + 1, n), dtype=torch.bool, device=x0.device)
+    losses[0], etas[0], misread[0] = value, eta, fooled
     x_adv, x_prev = x.clone(), x.clone()
     best, x_best, grad_best = value.clone(), x.clone(), grad.clone()
     marks = set(checkpoints(steps)) if auto else set()
@@ -127,7 +130,7 @@ def _run(model: nn.Module, x0: torch.Tensor, y: torch.Tensor, eps: float, *, los
         x[at] = project(here + a * (z - here) + (1 - a) * (here - x_prev[at]), at)
         x_prev[at] = here
         value, grad[at], wrong = evaluate(x[at], at)
-        losses[i, at] = value
+        losses[i, at], misread[i, at] = value, wrong
         new = at[wrong & ~fooled[at]]
         x_adv[new], fooled[new] = x[new], True
         up = at[value > best[at]]
@@ -143,7 +146,7 @@ def _run(model: nn.Module, x0: torch.Tensor, y: torch.Tensor, eps: float, *, los
             last_mark, best_at_mark = i, best.clone()
         etas[i, at] = eta[at]
     x_adv[~fooled] = x_best[~fooled]
-    return Path(x_adv.detach(), fooled, losses, etas)
+    return Path(x_adv.detach(), fooled, losses, etas, misread)
 
 
 def _check_options(loss: object, steps: object, rho: object, norm: object, generator: object) -> tuple:
@@ -176,7 +179,7 @@ def apgd_path(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
         generator: CPU ``torch.Generator`` for the start.
 
     Returns:
-        A ``Path`` (x_adv, fooled, losses (steps+1, N), step_sizes (steps+1, N)) on ``x``'s device.
+        A ``Path`` (x_adv, fooled, losses / step_sizes / misread, each (steps+1, N)) on ``x``'s device.
     """
     y, eps, num_classes = check_attack(model, x, y, eps=eps, norm=norm)
     steps, rho, norm, generator = _check_options(loss, steps, rho, norm, generator)

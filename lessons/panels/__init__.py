@@ -11,5 +11,6 @@ Lesson modules compute; ``viz`` draws; the panels here only connect controls to 
 from .l03 import LiveEvolution, evolution
 from .l04 import Quiz, quiz
 from .l06 import knowledge
+from .l07 import ensemble
 
-__all__ = ["evolution", "LiveEvolution", "quiz", "Quiz", "knowledge"]
+__all__ = ["evolution", "LiveEvolution", "quiz", "Quiz", "knowledge", "ensemble"]
