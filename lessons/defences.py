@@ -12,9 +12,9 @@ because the gradient it follows was broken. Two of their three kinds, rebuilt sm
   Athalye et al. §4.1) breaks it: round on the forward pass, pretend it was the identity on the
   backward pass (``bpda``).
 - **vanishing gradients** — ``LogitScale``: the same network with its logits multiplied by a
-  large number, which is what defensive distillation's temperature does to a deployed network.
-  The prediction does not change; cross-entropy's gradient becomes exactly 0 in float32. A
-  loss that ignores the scale (DLR, ``attacks.losses``) breaks it.
+  large number (a softmax temperature far below 1 does the same). The prediction does not
+  change; cross-entropy's gradient becomes exactly 0 in float32. A loss that ignores the scale
+  (DLR, ``attacks.losses``) breaks it.
 
 Each defence is an ``nn.Module`` with everything inside (quantiser, normalisation, scale), so
 every attack of ``lessons.attacks`` runs on it unchanged. ``mystery()`` is the lesson's

@@ -28,7 +28,8 @@ def _top(logits):
     (lambda z, y: -my_dlr(z, y), "sign is flipped"),
     (lambda z, y: my_dlr(z, y).mean(), "one value per example"),
     (lambda z, y: my_dlr(z, y) * (_top(z)[:, 0] - _top(z)[:, 2]) / (_top(z)[:, 0] - _top(z)[:, 1]), "third"),
-    (lambda z, y: -(z.gather(1, y[:, None])[:, 0] - _top(z)[:, 0]) / (_top(z)[:, 0] - _top(z)[:, 2]), "leaves the true class out"),
+    (lambda z, y: -(z.gather(1, y[:, None])[:, 0] - _top(z)[:, 0]) / (_top(z)[:, 0] - _top(z)[:, 2]),
+     "leaves the true class out"),
     (lambda z, y: my_dlr(z, y) * (_top(z)[:, 0] - _top(z)[:, 2] + 1e-12), "ignore the logits' scale"),
     (lambda z, y: my_dlr(z, y) * (1 if float(z.abs().max()) < 100 else 2), "multiplied by 1000"),  # scale-dependent
     (lambda z, y: torch.zeros(len(y)), "differs from DLR, e.g. for example"),
