@@ -3,15 +3,16 @@
 Introduced in lesson 07. Athalye, Carlini & Wagner (ICML 2018, *Obfuscated Gradients Give a
 False Sense of Security*) found that 7 of 9 defences accepted at ICLR 2018 relied on
 *obfuscated gradients*: PGD failed on them not because no adversarial example existed but
-because the gradient it follows was broken. Two of their three kinds, rebuilt small:
+because the gradient it follows was broken. Carlini et al. 2019 ("Approximate
+non-differentiable layers") name the two commonest causes, rebuilt small here:
 
-- **shattered gradients** — ``Quantize``: every pixel is rounded to one of a few grey levels
+- **a non-differentiable layer** — ``Quantize``: every pixel is rounded to one of a few grey levels
   before the network sees it (bit-depth reduction, Xu et al. 2018; Guo et al. 2018; thermometer
   encoding, Buckman et al. 2018, is the same idea one-hot). Rounding has gradient 0 almost
   everywhere, so PGD does not move. **BPDA** (Backward Pass Differentiable Approximation,
-  Athalye et al. §4.1) breaks it: round on the forward pass, pretend it was the identity on the
+  Athalye et al.) breaks it: round on the forward pass, pretend it was the identity on the
   backward pass (``bpda``).
-- **vanishing gradients** — ``LogitScale``: the same network with its logits multiplied by a
+- **a gradient that vanishes** — ``LogitScale``: the same network with its logits multiplied by a
   large number (a softmax temperature far below 1 does the same). The prediction does not
   change; cross-entropy's gradient becomes exactly 0 in float32. A loss that ignores the scale
   (DLR, ``attacks.losses``) breaks it.
@@ -49,7 +50,7 @@ class Quantize(nn.Module):
     """Round every pixel to the nearest of ``levels`` grey levels 0, 1/(L−1), ..., 1.
 
     With ``straight_through`` the forward pass is the same but the backward pass treats the
-    rounding as the identity (BPDA's surrogate, Athalye et al. 2018 §4.1).
+    rounding as the identity (BPDA's surrogate, Athalye et al. 2018).
     """
 
     def __init__(self, levels: int = 8, straight_through: bool = False):

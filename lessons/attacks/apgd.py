@@ -56,7 +56,7 @@ class Path(NamedTuple):
 
 
 def checkpoints(steps: int) -> list[int]:
-    """The iterations after which APGD may halve its step (Croce & Hein, §3.1), for ``steps`` steps.
+    """The iterations after which APGD may halve its step (Croce & Hein 2020), for ``steps`` steps.
 
     The first comes after 22% of the steps; the gaps then shrink by 3% of the steps each time,
     to no less than 6% (the integer version of their code): 100 steps → 22, 41, 57, 70, 80, ...

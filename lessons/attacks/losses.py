@@ -9,11 +9,11 @@ closer to (or the further past) a wrong answer. Why more than one loss:
   — a model can look robust only because its logits are large.
 - the **margin** ``max_{j≠y} z_j − z_y`` (Carlini & Wagner 2017, their f6) never saturates,
   but it grows with the logits' scale, so a step size that suits one model suits no other.
-- **DLR**, the Difference of Logits Ratio (Croce & Hein, ICML 2020, §3):
+- **DLR**, the Difference of Logits Ratio (Croce & Hein, ICML 2020; ``dlr_loss`` in their code):
   ``−(z_y − max_{i≠y} z_i) / (z_π1 − z_π3)``, with z_π1 ≥ z_π2 ≥ ... the sorted logits. The
   ratio is unchanged when every logit is scaled or shifted by the same amount, so neither a
   temperature nor an offset can hide the gradient from it.
-- **targeted DLR** (the same paper, §3): ``−(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2)``, pushing the
+- **targeted DLR** (their ``dlr_loss_targeted``): ``−(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2)``, pushing the
   target class t above the true class.
 """
 
@@ -55,7 +55,7 @@ def margin_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def dlr(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Per example (N,): Difference of Logits Ratio, −(z_y − max_{i≠y} z_i) / (z_π1 − z_π3).
 
-    Croce & Hein 2020, §3. Invariant to scaling and shifting the logits; > 0 means misclassified.
+    Croce & Hein 2020. Invariant to scaling and shifting the logits; > 0 means misclassified.
     """
     _check_logits(logits, y, 3, "dlr")
     top = logits.sort(dim=1, descending=True).values  # z_π1 ≥ z_π2 ≥ z_π3 ≥ ...
@@ -75,7 +75,7 @@ def targeted_margin(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor)
 
 
 def targeted_dlr(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per example (N,): targeted DLR, −(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2) (Croce & Hein 2020, §3)."""
+    """Per example (N,): targeted DLR, −(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2) (Croce & Hein 2020)."""
     _check_logits(logits, y, 4, "targeted_dlr")
     top = logits.sort(dim=1, descending=True).values
     return targeted_margin(logits, y, target) / (top[:, 0] - 0.5 * (top[:, 2] + top[:, 3]) + _TINY)
