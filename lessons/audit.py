@@ -6,17 +6,17 @@ first ``N_DIGITS`` test digits three ways — PGD-40 (Madry et al.'s evaluation)
 five random starts, and ``evaluation.worst_case`` over ``evaluation.ensemble(0.3, **ENSEMBLE)``
 (APGD-CE, APGD-DLR, APGD-T, Square; smaller budgets than AutoAttack's, see ``ENSEMBLE``) — and
 keeps the per-digit results in the cache: the ensemble costs a minute of CPU per robust model,
-so ``make warm`` runs it once and the notebook reads it back in milliseconds. The
-cache file's version names the model file measured, so a retrained model is measured anew.
+so ``make warm`` runs it once and the notebook reads it back in milliseconds. The result's
+version is a digest of the measured weights (``weights_id``), so a retrained model is measured anew.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -25,7 +25,7 @@ from .data import load_mnist
 from .evaluation import WorstCase, ensemble, robust_mask, worst_case
 from .utils import check_choice, check_positive_int, forked_rng
 
-__all__ = ["N_DIGITS", "EPS", "ENSEMBLE", "Audit", "lesson05", "CACHED_MODELS"]
+__all__ = ["N_DIGITS", "EPS", "ENSEMBLE", "Audit", "lesson05", "weights_id", "CACHED_MODELS"]
 
 N_DIGITS = 200  # the first test digits every model is measured on
 EPS = 0.3
@@ -60,6 +60,15 @@ class Audit:
         """Clean, PGD-40, PGD-40 × 5 and ensemble robust accuracy, as shares in [0, 1]."""
         return {"clean": float(self.worst.clean.float().mean()), "PGD-40": float(self.pgd40.float().mean()),
                 "PGD-40 × 5": float(self.pgd40x5.float().mean()), "ensemble": self.worst.robust_accuracy}
+
+
+def weights_id(model: torch.nn.Module) -> str:
+    """A digest of ``model``'s weights: a cached result measured on them is reused only for these very weights."""
+    digest = hashlib.sha1()
+    for key, tensor in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _pgd40(generator: torch.Generator) -> Callable:
@@ -101,8 +110,8 @@ def lesson05(name: str, *, n: int = N_DIGITS, progress: bool = True) -> Audit:
     check_choice("model name", name, tuple(recipes.RECIPES))
     n = check_positive_int("n", n)
     model = recipes.robust_model(name, device="cpu", progress=progress)
-    source = Path(str(model.cache_info.get("path") or f"untrained-{name}")).name
-    version = cache.fingerprint({"model": source, "n": n, "eps": EPS, "ensemble": ENSEMBLE, "pgd": "40x0.01, 4 more"})
+    version = cache.fingerprint({"model": weights_id(model), "n": n, "eps": EPS, "ensemble": ENSEMBLE,
+                                 "pgd": "40x0.01, 4 more"})
     found = cache.load("results", f"l07-audit-{name}", version)
     if found is not None:
         blob, path = found

@@ -29,12 +29,12 @@ import copy
 import functools
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from . import attacks, cache, recipes
+from .audit import weights_id
 from .data import load_mnist
 from .evaluation import Attack, ensemble, robust_mask, worst_case
 from .models import lenet, train
@@ -186,8 +186,8 @@ def mystery_reference(*, eps: float = 0.3, progress: bool = True) -> dict:
 
     The evaluation is the standard ensemble (APGD-CE, APGD-DLR, APGD-T on ``bpda(model)``, then
     Square with 5,000 queries on the model itself); the result is cached (``cache.save``) under a
-    version that names the lesson-05 model file it was measured on, so a retrained model is
-    measured again. A few minutes on a laptop CPU the first time (``make warm`` does it).
+    version that digests the measured weights (``audit.weights_id``), so a retrained lesson-05
+    model is measured again. A few minutes on a laptop CPU the first time (``make warm`` does it).
 
     Returns:
         ``{"robust_accuracy", "mask" (list of bool), "first" (per digit, the breaking attack or
@@ -196,8 +196,7 @@ def mystery_reference(*, eps: float = 0.3, progress: bool = True) -> dict:
     """
     eps = check_in_range("eps", eps, 0.0, 1.0)
     model = mystery(device="cpu", progress=progress)
-    source = Path(str(model.cache_info.get("path") or "untrained")).name
-    version = cache.fingerprint({"model": source, "mystery": _MYSTERY, "eps": eps, "n": MYSTERY_DIGITS,
+    version = cache.fingerprint({"model": weights_id(model), "mystery": _MYSTERY, "eps": eps, "n": MYSTERY_DIGITS,
                                  "attacks": "ensemble(5000)+bpda, square(1000)"})
     found = cache.load("results", "l07-mystery", version)
     if found is not None:
