@@ -641,9 +641,14 @@ def interval_bars(lo: torch.Tensor, hi: torch.Tensor, label: int, *, logits: tor
         logits: the clean logits (K,), drawn as dots.
         image: the digit (1, C, H, W) or (C, H, W), drawn on the left (only without ``ax``).
     """
-    lo, hi = lo.detach().float().cpu().flatten(), hi.detach().float().cpu().flatten()
-    if lo.shape != hi.shape:
-        raise ValueError(f"lo and hi must have the same shape, got {tuple(lo.shape)} and {tuple(hi.shape)}")
+    for name, v in (("lo", lo), ("hi", hi)):
+        if not isinstance(v, torch.Tensor) or v.dim() != 1:
+            raise (ValueError if isinstance(v, torch.Tensor) else TypeError)(
+                f"{name} must be a 1-D tensor of logit bounds (K,), got {getattr(v, 'shape', type(v).__name__)}")
+    if lo.shape != hi.shape or not bool((lo <= hi).all()) or check_positive_int("label", label, allow_zero=True) >= len(lo):
+        raise ValueError(f"lo and hi must have the same shape (K,) with lo <= hi, and label be a class in [0, K-1]; got "
+                         f"{tuple(lo.shape)} and {tuple(hi.shape)}, label {label}")
+    lo, hi = lo.detach().float().cpu(), hi.detach().float().cpu()
     if ax is None and image is not None:
         fig = Figure(figsize=(7.0, 2.9), layout="constrained")
         left, ax = fig.subplots(1, 2, width_ratios=[1, 2.6])
@@ -671,6 +676,10 @@ def interval_bars(lo: torch.Tensor, hi: torch.Tensor, label: int, *, logits: tor
 
 def box_widths(widths: dict[str, Sequence[float]], layers: Sequence[str], *, title: str | None = None) -> Figure:
     """Mean width of the interval box after each layer, one line per setting, log scale (lesson 08)."""
+    if not isinstance(widths, dict) or not widths or not all(isinstance(w, (list, tuple, torch.Tensor)) for w in widths.values()):
+        raise (ValueError if isinstance(widths, dict) and not widths else TypeError)(
+            f"widths must be a non-empty dict {{setting: [mean box width per layer]}}, got {widths!r:.80}")
+    layers = _check_names(layers, "layers", 0)
     fig = Figure(figsize=(6.4, 3.0), layout="constrained")
     ax = fig.subplots()
     for name, w in widths.items():
@@ -692,6 +701,10 @@ def sandwich_bars(rows: dict[str, dict[str, float]], *, title: str | None = None
     Args:
         rows: ``{model: {measure: share}}``; measures keep their order, a missing one is skipped.
     """
+    if not isinstance(rows, dict) or not rows or not all(isinstance(r, dict) for r in rows.values()):
+        raise (ValueError if isinstance(rows, dict) and not rows else TypeError)(
+            f"rows must be a non-empty dict {{model: {{measure: share in [0, 1]}}}}, got {rows!r:.80}")
+    rows = {m: {k: check_in_range(f"rows[{m!r}][{k!r}]", v, 0, 1) for k, v in r.items()} for m, r in rows.items()}
     measures = list(dict.fromkeys(m for r in rows.values() for m in r))
     fig = Figure(figsize=(1.6 * len(rows) + 2.2, 3.0), layout="constrained")
     ax = fig.subplots()
@@ -717,10 +730,13 @@ def certified_curves(curves: dict[str, tuple[Sequence[float], Sequence[float]]],
     Args:
         curves: ``{name: (radii, accuracies in [0, 1])}``.
     """
+    if not isinstance(curves, dict) or not curves or not all(isinstance(c, (tuple, list)) and len(c) == 2 for c in curves.values()):
+        raise (ValueError if isinstance(curves, dict) and not curves else TypeError)(
+            f"curves must be a non-empty dict {{name: (radii, accuracies in [0, 1])}}, got {curves!r:.80}")
     fig = Figure(figsize=(6.0, 3.2), layout="constrained")
     ax = fig.subplots()
     for name, (radii, accs) in curves.items():
-        ax.step(list(radii), [100 * a for a in accs], where="post", label=name)
+        ax.step(list(radii), [100 * check_in_range(f"curves[{name!r}] accuracy", a, 0, 1) for a in accs], where="post", label=name)
     ax.set_xlabel("L2 radius")
     ax.set_ylabel("certified accuracy (%)")
     ax.set_ylim(0, 100)
