@@ -79,7 +79,7 @@ def gradient_ascent(
     blur_sigma: float = 0.5,
     jitter: int = 0,
     generator: torch.Generator | None = None,
-    progress: bool = False,
+    progress: bool = True,
 ) -> torch.Tensor:
     """Images that the model assigns to ``targets``, found by gradient ascent on the pixels (lesson 03).
 
@@ -167,7 +167,7 @@ def cppn_ascent(
     genomes: Genome | None = None,
     time_limit: float | None = None,
     generator: torch.Generator | None = None,
-    progress: bool = False,
+    progress: bool = True,
 ) -> tuple[Genome, torch.Tensor]:
     """Gradient ascent on CPPN *weights*: the image stays a smooth CPPN pattern (lesson 03).
 
