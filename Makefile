@@ -38,7 +38,7 @@ lab: $(STAMP)
 TEST_JOBS ?= 2
 test: $(STAMP) lint
 	$(BIN)/python -m lessons.warm
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -28,7 +28,9 @@ from torch import nn
 
 from . import bounds, cache, recipes
 from .attacks.common import check_attack
-from .audit import ENSEMBLE
+from .audit import ENSEMBLE, lesson05
+from .audit import EPS as AUDIT_EPS
+from .audit import N_DIGITS as AUDIT_DIGITS
 from .certified_training import fit, gaussian_loss, ibp_loss
 from .data import load_mnist
 from .evaluation import correct, ensemble, worst_case
@@ -255,7 +257,8 @@ COURSE_MODELS: list[tuple[str, str, Callable[[], nn.Module]]] = (
     [(f"{name}", "05", functools.partial(recipes.robust_model, name, progress=False)) for name in recipes.RECIPES]
     + [(name, "08", functools.partial(certified_model, name, progress=False)) for name in RECIPES]
 )
-_TABLE = dict(eps=(0.1, 0.3), radii=(0.5, 1.0), n=N_TABLE, n_exact=N_EXACT, exact_eps=0.1, time_limit=30.0)
+_TABLE = dict(eps=(0.1, 0.3), radii=(0.5, 1.0), n=N_TABLE, n_exact=N_EXACT, exact_eps=0.1, time_limit=30.0,
+              lesson05_at_audit_eps="from lesson 07's audit")
 
 
 def _digest(model: nn.Module) -> str:
@@ -271,7 +274,13 @@ def _row(name: str, lesson: str, model: nn.Module, x: torch.Tensor, y: torch.Ten
     row = {"model": name, "lesson": lesson, "clean": float(correct(model, x, y).float().mean())}
     standing = None
     for eps in sorted(cfg["eps"]):  # a digit broken at a smaller ε is broken at a larger one
-        standing = row[f"attack_mask@{eps}"] = best_attack_mask(model, x, y, eps, alive=standing)
+        if lesson == "05" and eps == AUDIT_EPS and len(x) <= AUDIT_DIGITS:
+            # Lesson 07's audit already ran this ensemble, with these budgets, on these digits.
+            measured = lesson05(name, progress=progress).worst.mask[: len(x)]
+            standing = measured if standing is None else measured & standing
+            row[f"attack_mask@{eps}"] = standing
+        else:
+            standing = row[f"attack_mask@{eps}"] = best_attack_mask(model, x, y, eps, alive=standing)
         row[f"ibp_mask@{eps}"] = bounds.verified(model, x, y, eps)
     info = getattr(model, "cache_info", {})
     if _stored_exact(model) is None and supports(model):
