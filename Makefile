@@ -12,13 +12,21 @@ PYTEST_ARGS ?=
 # Jupyter refuses to run as root unless told; containers and CI often are root.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: setup lab test lint unit notebooks browser warm demo assign grade bench clean-cache clean
+.PHONY: setup lab test lint unit notebooks browser warm demo site assign grade bench clean-cache clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+# torch comes first, in the build tools/torch_variant.py picks (CUDA where nvidia-smi works, the
+# CPU build otherwise; TORCH_VARIANT=cpu|cuda overrides; it prints one line saying which and
+# why). The CPU build (torch==X+cpu) then satisfies the lock file's torch==X in the main install.
+$(STAMP): pyproject.toml constraints.txt tools/torch_variant.py
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Blind Spots needs Python 3.10+, found " + sys.version.split()[0]'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@torch_args="$$($(BIN)/python tools/torch_variant.py --constraints constraints.txt)" || exit 1; \
+	  if [ -n "$$torch_args" ]; then \
+	    echo "$(BIN)/python -m pip install $$torch_args"; \
+	    $(BIN)/python -m pip install --quiet --disable-pip-version-check $$torch_args || exit 1; \
+	  fi
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
 	@touch $(STAMP)
 
@@ -49,6 +57,13 @@ warm: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/voila notebooks --no-browser --Voila.ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG)
+
+# The course as a static website in build/site/ (what .github/workflows/pages.yml publishes):
+# every lesson executed (warm cache first), with figures and widget state; needs npm once.
+SITE_JOBS ?= 2
+site: $(STAMP)
+	$(BIN)/python -m lessons.warm
+	$(BIN)/python tools/build_site.py --out build/site --jobs $(SITE_JOBS)
 
 assign: $(STAMP)
 	$(BIN)/python -m lessons.assign notebooks student

@@ -154,7 +154,10 @@ def save(kind: str, name: str, version: str, blob: dict) -> Path | None:
     check_name(version, "cache version")
     path = _file(cache_dir(), kind, name, version)
     try:
-        for folder in (path.parent.parent, path.parent):  # folders others can enter (0755 less umask)
+        # A fresh clone has no .cache/ yet: the root and its parents are made as for any folder;
+        # the two we own are folders others can enter (0755 less umask).
+        path.parent.parent.parent.mkdir(parents=True, exist_ok=True)
+        for folder in (path.parent.parent, path.parent):
             folder.mkdir(mode=0o755, exist_ok=True)
         return atomic_save(blob, path, mode=_FILE_MODE)
     except OSError as err:

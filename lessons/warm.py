@@ -13,10 +13,10 @@ import argparse
 import sys
 import time
 
-from . import blackbox, cache, directions, fooling, models, recipes, transfer
+from . import blackbox, cache, certify, directions, fooling, models, recipes, transfer
 
 # Modules with cached models of their own, in lesson order.
-_MODULES = (transfer, fooling, directions, recipes, blackbox)
+_MODULES = (transfer, fooling, directions, recipes, blackbox, certify)
 
 
 def warmers() -> list[tuple[str, object]]:

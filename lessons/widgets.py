@@ -29,8 +29,9 @@ __all__ = ["Panel", "slider", "dropdown", "int_slider", "button", "checkbox"]
 _LABEL_WIDTH = "9em"
 _CONTROL_WIDTH = "26em"
 # Shown the moment a render starts: it reaches the browser before the work begins, so anything
-# slower than about half a second is visibly "working" instead of looking frozen.
-_BUSY = '<span style="color:#8a6d3b">⏳ working…</span>'
+# slower than about half a second is visibly "working" instead of looking frozen. Plain text:
+# an emoji (⏳) shows as an empty box where no emoji font is installed (Debian's Chromium).
+_BUSY = '<span style="color:#8a6d3b">working…</span>'
 
 
 def _label(description: str, unit: str) -> str:

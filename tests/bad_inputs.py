@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-FUZZED = ("attacks.common", "attacks.cw", "attacks.gradient", "attacks.lbfgs", "attacks.minimum", "blackbox", "cache",
-          "classic", "data", "directions", "encodings", "evaluation", "evolution", "fooling", "layers", "models",
-          "noise", "pools", "queries", "recipes", "remedies", "schedules", "training", "transfer", "viz", "utils")
+FUZZED = ("attacks.common", "attacks.cw", "attacks.gradient", "attacks.lbfgs", "attacks.minimum", "blackbox",
+          "bounds", "cache", "certified_training", "certify", "classic", "data", "directions", "encodings",
+          "evaluation", "evolution", "fooling", "layers", "models", "noise", "pools", "queries", "recipes",
+          "remedies", "schedules", "smoothing", "training", "transfer", "utils", "verify", "viz")
 
 EXEMPT = {  # public functions that take no input a learner could get wrong, with the reason
     "cache.cache_dir": "no arguments",
@@ -419,6 +420,55 @@ CASES = [
          {"x": "pixels", "indices": "indices", "titles": "names"}),
     Case("viz.attacked_digits", lambda: dict(x=X(), x_adv=X(), y=Y(), pred=Y(), fooled=Y() > 1),
          {"x": "pixels", "x_adv": "pixels", "y": "classes", "pred": "classes"}),
+    # lesson 08
+    Case("bounds.input_box", lambda: dict(x=X(), eps=0.1), {"x": "pixels"}),
+    Case("bounds.interval_forward", lambda: dict(layer=nn.ReLU(), lo=X() - 0.1, hi=X()),
+         {"layer": "model", "lo": "acts", "hi": "acts"}),
+    Case("bounds.layer_bounds", lambda: dict(model=SEQ(), x=X(), eps=0.1)),
+    Case("bounds.interval_bounds", lambda: dict(model=SEQ(), x=X(), eps=0.1)),
+    Case("bounds.margin_bounds", lambda: dict(model=SEQ(), x=X(), y=Y(), eps=0.1)),
+    Case("bounds.worst_case_logits", lambda: dict(model=SEQ(), x=X(), y=Y(), eps=0.1)),
+    Case("bounds.verified", lambda: dict(model=SEQ(), x=X(), y=Y(), eps=0.1)),
+    Case("verify.supports", lambda: dict(model=SEQ())),
+    Case("verify.verify", lambda: dict(model=SEQ(), x=X()[:1], y=0, eps=0.001, time_limit=5.0),
+         {"y": "count0", "time_limit": "positive", "tighten": "flag"}),
+    Case("verify.verify_all", lambda: dict(model=SEQ(), x=X()[:1], y=Y()[:1], eps=0.001, time_limit=5.0, progress=False),
+         {"time_limit": "positive", "tighten": "flag"}),
+    Case("smoothing.lower_confidence_bound", lambda: dict(k=5, n=10, alpha=0.01), {"k": "count0", "alpha": "unit"}),
+    Case("smoothing.radius", lambda: dict(p_lower=0.9, sigma=0.25), {"p_lower": "unit", "sigma": "positive"}),
+    Case("smoothing.sample_counts", lambda: dict(model=M(), x=X()[:1], sigma=0.25, num=4), {"sigma": "positive",
+                                                                                             "num": "count"}),
+    Case("smoothing.smoothed_predict", lambda: dict(model=M(), x=X()[:1], sigma=0.25, n=4),
+         {"sigma": "positive", "alpha": "unit"}),
+    Case("smoothing.certify", lambda: dict(model=M(), x=X()[:1], sigma=0.25, n0=4, n=4),
+         {"sigma": "positive", "alpha": "unit", "n0": "count"}),
+    Case("smoothing.certify_all", lambda: dict(model=M(), x=X()[:2], y=Y()[:2], sigma=0.25, n0=4, n=4, progress=False),
+         {"sigma": "positive", "alpha": "unit", "n0": "count"}),
+    Case("smoothing.smoothed_attack", lambda: dict(model=M(), x=X()[:2], y=Y()[:2], eps=0.5, sigma=0.25, steps=1, samples=2),
+         {"eps": "positive", "sigma": "positive", "samples": "count"}),
+    Case("certified_training.ibp_schedule", lambda: dict(epoch=1.0, eps=0.1, warmup=1.0, ramp=2.0),
+         {"epoch": "positive", "warmup": "positive", "ramp": "positive", "kappa_final": "unit"}),
+    Case("certified_training.ibp_loss", lambda: dict(eps=0.1, warmup=1.0, ramp=2.0),
+         {"warmup": "positive", "ramp": "positive", "kappa_final": "unit"}),
+    Case("certified_training.gaussian_loss", lambda: dict(sigma=0.25), {"sigma": "positive"}),
+    Case("certified_training.fit", lambda: dict(model=SEQ(), data=(X(), Y()), loss=_gauss_loss(), epochs=1, progress=False),
+         {"loss": "attack", "drop_at": "unit", "seed": "count0"}, skip=("model",)),
+    Case("certify.small_cnn", lambda: dict()),
+    Case("certify.fit_recipe", lambda: dict(name="mlp", model=SEQ()), {"name": "choice"}, run_good=False),
+    Case("certify.certified_model", lambda: dict(name="mlp", progress=False), {"name": "choice"}, run_good=False),
+    Case("certify.exact_verdicts", lambda: dict(model=M()), run_good=False),
+    Case("certify.certificates", lambda: dict(model=M()), run_good=False),
+    Case("certify.best_attack_mask", lambda: dict(model=M(), x=X(), y=Y(), eps=0.1), {"seed": "count0"},
+         skip=("alive",)),
+    Case("certify.contradictions", lambda: dict(verdicts=_verdicts(), robust=torch.tensor([True])),
+         {"verdicts": "attack", "robust": "probs"}),
+    Case("certify.course_table", lambda: dict(progress=False), run_good=False),
+    Case("viz.interval_bars", lambda: dict(lo=torch.zeros(10), hi=torch.ones(10), label=3),
+         {"lo": "probs", "hi": "probs", "label": "count0"}),
+    Case("viz.box_widths", lambda: dict(widths={"a": [1.0, 2.0]}, layers=["l1", "l2"]), {"widths": "models",
+                                                                                         "layers": "names"}),
+    Case("viz.sandwich_bars", lambda: dict(rows={"m": {"clean": 0.9, "attack": 0.5}}), {"rows": "models"}),
+    Case("viz.certified_curves", lambda: dict(curves={"s": ([0.0, 0.5], [0.9, 0.5])}), {"curves": "models"}),
     # utils
     Case("utils.get_device", lambda: dict(device="cpu")),
     Case("utils.set_seed", lambda: dict(seed=0), {"seed": "count0"}),
@@ -427,6 +477,18 @@ CASES = [
          skip=("path",)),
     Case("utils.atomic_save", lambda: dict(obj={}, path="/dev/null/never"), run_good=False, skip=("path", "obj")),
 ]
+
+
+def SEQ():
+    """A tiny ReLU network as nn.Sequential (what interval bounds and the MILP take)."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 6), nn.ReLU(), nn.Linear(6, 10)).eval()
+
+
+def _verdicts():
+    from lessons import verify
+
+    return verify.verify_all(SEQ(), X()[:1], SEQ()(X()[:1]).argmax(1), 0.001, time_limit=5, progress=False)
 
 
 def _lenet():
@@ -444,6 +506,12 @@ def _mlp():
 
 def MX():
     return ingredients()["mnist_x"].clone()
+
+
+def _gauss_loss():
+    from lessons import certified_training
+
+    return certified_training.gaussian_loss(0.25)
 
 
 def _encoding():

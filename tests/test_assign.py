@@ -16,9 +16,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import KERNEL, nbg, nbgrader_course, run_nbgrader, write_notebook
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from nbgrader.utils import compute_checksum
+from nbgrader_helpers import KERNEL, nbg, nbgrader_course, run_nbgrader, write_notebook
 
 from lessons import assign, autograde
 

@@ -38,6 +38,20 @@ def test_cached_trains_once_then_loads(isolated_cache):
     assert [f.name for f in (isolated_cache / "models").iterdir()] == [_file(isolated_cache).name]  # no temporaries
 
 
+def test_a_cache_folder_that_does_not_exist_yet_is_made_with_its_parents(tmp_path, monkeypatch):
+    # A fresh clone with LESSONS_CACHE=.cache/lessons: neither folder exists. The model must reach
+    # the disk (CI once trained every model in every process because this fell back to memory).
+    root = tmp_path / "clone" / ".cache" / "lessons"
+    monkeypatch.setenv("LESSONS_CACHE", str(root))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = cache.cached("tiny", lambda: nn.Linear(3, 2), _tiny_fit, recipe="r1", device="cpu")
+    assert model.cache_info["cached"] is False
+    assert _file(root).is_file()
+    again = cache.cached("tiny", lambda: nn.Linear(3, 2), _tiny_fit, recipe="r1", device="cpu")
+    assert again.cache_info["cached"] is True
+
+
 def test_a_new_recipe_trains_a_new_model(isolated_cache):
     calls = []
     fit = lambda m: calls.append(1) or _tiny_fit(m)

@@ -20,7 +20,7 @@ def test_require_and_passed(capsys):
     with pytest.raises(ExerciseError, match="^values leave \\[0, 1\\]: clamp$"):
         checks.require(False, "values leave [0, 1]: clamp")
     assert checks.passed("well done") is None  # a value would be partial credit for nbgrader
-    assert capsys.readouterr().out == "✅ well done\n"
+    assert capsys.readouterr().out == "✓ well done\n"
 
 
 def test_call_learner_turns_stubs_and_crashes_into_feedback():

@@ -24,7 +24,7 @@ def reference_transfer_rate(source, target, x, y, x_adv):
 def test_transfer_rate_check_passes_the_solution(capsys):
     checks.check_transfer_rate(reference_transfer_rate)
     checks.check_transfer_rate(reference_transfer_rate, n=300, seed=1)  # the hidden test
-    assert capsys.readouterr().out.count("✅") == 2
+    assert capsys.readouterr().out.count("✓") == 2
 
 
 def test_transfer_rate_cases_tell_the_mistakes_apart():
@@ -77,7 +77,7 @@ def reference_amplify(x, x_adv, rms):
 def test_amplify_check_passes_the_solution(capsys):
     checks.check_amplify(reference_amplify)
     checks.check_amplify(reference_amplify, n=12, seed=1, rms=0.15)  # the hidden test
-    assert capsys.readouterr().out.count("✅") == 2
+    assert capsys.readouterr().out.count("✓") == 2
 
 
 def _no_guard(x, x_adv, rms):

@@ -21,7 +21,7 @@ def my_top_k(scores, k):
 def test_top_k_reference_passes(capsys):
     checks.check_top_k(my_top_k)
     checks.check_top_k(my_top_k, n=1000, n_directions=100, k=20, seed=3)
-    assert "✅" in capsys.readouterr().out
+    assert "✓" in capsys.readouterr().out
 
 
 def test_top_k_with_sort_passes():
@@ -63,7 +63,7 @@ def digit_direction(acts, labels, digit):
 def test_digit_direction_reference_passes(capsys):
     checks.check_digit_direction(digit_direction)
     checks.check_digit_direction(digit_direction, digits=range(10), threshold=0.85)
-    assert "✅" in capsys.readouterr().out
+    assert "✓" in capsys.readouterr().out
 
 
 def test_digit_direction_mistakes():

@@ -20,8 +20,8 @@ import sys
 
 import nbformat
 import pytest
-from conftest import KERNEL, nbg, nbgrader_course, run_nbgrader, write_notebook
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbgrader_helpers import KERNEL, nbg, nbgrader_course, run_nbgrader, write_notebook
 
 from lessons import assign, autograde, grade
 

@@ -24,13 +24,56 @@ def test_environment_files_are_identical():
     assert (ROOT / "environment.yml").read_text() == (ROOT / "binder" / "environment.yml").read_text()
 
 
-def test_environment_pins_match_constraints():
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def _env_pip_section():
+    """The pip section of environment.yml: (option lines, requirements)."""
+    import yaml
+    from packaging.requirements import Requirement
+
+    deps = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
+    lines = next(d["pip"] for d in deps if isinstance(d, dict) and "pip" in d)
+    return [x for x in lines if x.startswith("-")], [Requirement(x) for x in lines if not x.startswith("-")]
+
+
+def _env_pins(sys_platform):
+    """name -> exact version that pip would install from environment.yml on ``sys_platform``."""
+    pins = {}
+    for req in _env_pip_section()[1]:
+        if req.marker is None or req.marker.evaluate({"sys_platform": sys_platform}):
+            (spec,) = req.specifier
+            assert spec.operator == "==", f"environment.yml: {req} is not an exact pin"
+            name = req.name.lower().replace("_", "-")
+            assert name not in pins, f"environment.yml pins {name} twice for {sys_platform}"
+            pins[name] = spec.version
+    return pins
+
+
+@pytest.mark.parametrize("sys_platform", ["linux", "darwin", "win32"])
+def test_environment_pins_match_constraints(sys_platform):
+    from packaging.version import Version
+
     constraints = _pins((ROOT / "constraints.txt").read_text().splitlines())
-    env = _pins((ROOT / "environment.yml").read_text().splitlines())
-    assert env, "environment.yml pins nothing"
-    assert {"torch", "torchvision"} <= set(env)
-    mismatched = {k: (v, constraints.get(k)) for k, v in env.items() if constraints.get(k) != v}
-    assert not mismatched, f"environment.yml vs constraints.txt: {mismatched}"
+    env = _env_pins(sys_platform)
+    assert {"torch", "torchvision"} <= set(env) and len(env) > 10, env
+    # Same release: a local label (2.14.1+cpu) names a build of the version, not another version.
+    mismatched = {k: (v, constraints.get(k)) for k, v in env.items()
+                  if k not in constraints or Version(v).public != Version(constraints[k]).public}
+    assert not mismatched, f"environment.yml ({sys_platform}) vs constraints.txt: {mismatched}"
+
+
+def test_binder_and_conda_ask_for_the_cpu_build_of_torch():
+    """Binder (Linux, no GPU) gets torch's CPU build: PyPI's Linux wheels are the ~4 GB CUDA build."""
+    options, _ = _env_pip_section()
+    assert f"--extra-index-url {CPU_INDEX}" in options, options
+    constraints = _pins((ROOT / "constraints.txt").read_text().splitlines())
+    linux, mac = _env_pins("linux"), _env_pins("darwin")
+    for name in ("torch", "torchvision"):
+        # "+cpu" exists only on PyTorch's CPU index: pip cannot quietly take PyPI's CUDA build instead.
+        assert linux[name] == constraints[name] + "+cpu", (name, linux[name])
+        assert mac[name] == constraints[name], (name, mac[name])  # macOS/Windows: PyPI's wheels
+    assert not any(k.startswith(("nvidia-", "cuda-")) or k == "triton" for k in linux), "CUDA packages pinned"
 
 
 def test_constraints_pin_the_torch_ci_uses():
@@ -54,7 +97,7 @@ def test_every_runtime_dependency_is_in_the_environment_file():
     import tomllib
 
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    env = _pins((ROOT / "environment.yml").read_text().splitlines())
+    env = _env_pins("linux")
     missing = [d for d in deps if re.split(r"[<>=!\[ ;]", d, maxsplit=1)[0].lower() not in env]
     assert not missing, f"runtime dependencies missing from environment.yml: {missing}"
 

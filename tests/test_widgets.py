@@ -114,6 +114,17 @@ def test_busy_indicator_is_up_while_rendering_and_down_after():
     assert "updated in" in panel.status.value
 
 
+
+def test_busy_line_is_plain_text_without_emoji():
+    """Emoji (category "So", e.g. ⏳) render as empty boxes in a browser without an emoji font."""
+    import re
+    import unicodedata
+
+    text = re.sub(r"<[^>]+>", "", widgets._BUSY)
+    assert "working" in text
+    symbols = [f"U+{ord(c):04X} {unicodedata.name(c, '?')}" for c in text if unicodedata.category(c) == "So"]
+    assert not symbols, f"the busy line needs a font Debian's Chromium lacks: {symbols}"
+
 def test_run_button_panel_waits_for_the_button_and_says_so():
     calls = []
     a = widgets.slider("a", 0.5, 0, 1, 0.1)

@@ -5,7 +5,7 @@ Exercise cells end with a call such as ``checks.check_fgsm(my_fgsm)``. A check r
 message says what is wrong and what to try, and prints a short success line otherwise.
 
 - ``feedback``: ``ExerciseError``, ``require``, ``call_learner``, ... — what every check uses;
-- ``l01`` ... ``l06``: each lesson's checks, named after the lesson that introduces them.
+- ``l01`` ... ``l08``: each lesson's checks, named after the lesson that introduces them.
 
 Every check is also available here, flat, so a notebook writes ``from lessons import checks``
 and ``checks.check_fgsm(my_fgsm)``.
@@ -18,6 +18,7 @@ from .l03 import check_fool_with_budget, check_mutation
 from .l04 import check_digit_direction, check_top_k
 from .l05 import check_breaking_eps, check_pgd_training_step, check_robust_accuracy
 from .l06 import check_linear_attack, check_simba_step
+from .l08 import check_certify, check_interval_layer
 
 __all__ = [
     "ExerciseError", "passed", "require", "require_tensor", "require_number", "require_close", "call_learner",
@@ -27,4 +28,5 @@ __all__ = [
     "check_top_k", "check_digit_direction",
     "check_pgd_training_step", "check_breaking_eps", "check_robust_accuracy",
     "check_linear_attack", "check_simba_step",
+    "check_interval_layer", "check_certify",
 ]

@@ -52,7 +52,7 @@ class ExerciseError(AssertionError):
 
 def passed(message: str) -> None:
     """Print the success line every check ends with."""
-    print(f"✅ {message}")
+    print(f"✓ {message}")
 
 
 def require(condition: bool, feedback: str) -> None:

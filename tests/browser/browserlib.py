@@ -62,8 +62,15 @@ def run_timeout() -> float:
     return float(os.environ.get("BLIND_SPOTS_RUN_TIMEOUT", "300"))
 
 
-def screenshot_dir() -> Path:
-    return Path(os.environ.get("BLIND_SPOTS_SCREENSHOTS") or REPO / "screenshots" / "browser")
+def screenshot_dir(kind: str = "browser") -> Path:
+    """Where screenshots go: ``screenshots/browser`` (JupyterLab, Voilà) or ``screenshots/site``.
+
+    ``BLIND_SPOTS_SCREENSHOTS`` replaces the browser folder; the site's go into its ``site/``.
+    """
+    custom = os.environ.get("BLIND_SPOTS_SCREENSHOTS")
+    if custom:
+        return Path(custom) if kind == "browser" else Path(custom) / kind
+    return REPO / "screenshots" / kind
 
 
 # --------------------------------------------------------------------------- browser availability
@@ -82,7 +89,11 @@ def browser_problem() -> str | None:
 
 def require_browser() -> None:
     """Skip (or, with BLIND_SPOTS_REQUIRE_BROWSER=1, fail) when no browser is available."""
-    problem = browser_problem()
+    require(browser_problem())
+
+
+def require(problem: str | None) -> None:
+    """Skip the test because of ``problem``, or fail under BLIND_SPOTS_REQUIRE_BROWSER=1 (CI)."""
     if problem is None:
         return
     if os.environ.get("BLIND_SPOTS_REQUIRE_BROWSER") == "1":

@@ -9,7 +9,12 @@ Without ``/usr/bin/chromium`` (or the ``playwright`` package) the tests skip and
 install it; with ``BLIND_SPOTS_REQUIRE_BROWSER=1`` (CI sets it) they fail instead.
 
 Environment knobs:
-    BLIND_SPOTS_SCREENSHOTS   where screenshots go (default ``<repo>/screenshots/browser``)
+    BLIND_SPOTS_SCREENSHOTS   where screenshots go (default ``<repo>/screenshots/browser``;
+                              the static site's go to ``<repo>/screenshots/site``, or its ``site/``)
+    BLIND_SPOTS_SITE          test this already built site (``make site``'s build/site) instead of
+                              building one from freshly executed notebooks (test_site.py)
+    BLIND_SPOTS_SITE_JOBS     notebooks executed at once when test_site.py builds the site
+                              (default 1: under ``make test`` the other pytest worker has the other core)
     BLIND_SPOTS_NOTEBOOKS     comma-separated notebooks to test, by stem or number (default: all)
     BLIND_SPOTS_RUN_TIMEOUT   seconds allowed for one notebook's "Run All" (default 300)
 """
@@ -118,10 +123,10 @@ def shots() -> Path:
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """Name the screenshots this run wrote, so a person can look at them."""
-    d = B.screenshot_dir()
-    if d.is_dir():
-        files = sorted(f for f in d.glob("*.png") if f.stat().st_mtime >= _SESSION_START)
-        if files:
-            terminalreporter.write_sep("-", f"browser screenshots in {d}")
-            for f in files:
-                terminalreporter.write_line(f"  {f.name}  {f.stat().st_size / 1024:.0f} KiB")
+    for d in (B.screenshot_dir(), B.screenshot_dir("site")):
+        if d.is_dir():
+            files = sorted(f for f in d.glob("*.png") if f.stat().st_mtime >= _SESSION_START)
+            if files:
+                terminalreporter.write_sep("-", f"browser screenshots in {d}")
+                for f in files:
+                    terminalreporter.write_line(f"  {f.name}  {f.stat().st_size / 1024:.0f} KiB")
