@@ -13,6 +13,7 @@ generalisation" and on "examples of higher layers are more useful".
 
 from __future__ import annotations
 
+import inspect
 import math
 import statistics
 from collections.abc import Callable, Sequence
@@ -64,6 +65,12 @@ RECIPES: dict[str, dict] = {
                  anneal=0.3, description="Szegedy et al.: clean batches + a pool of 1,000 PGD-5 examples, half "
                                          "regenerated each epoch; ε ramped over 3 epochs"),
 }
+
+
+# What a recipe may hold: adversarial_train's keyword arguments, plus the network and notes.
+_RECIPE_KEYS = {p for p in inspect.signature(adversarial_train).parameters if p not in ("model", "data", "val", "seed",
+                                                                                         "progress", "desc")} | {
+    "arch", "width", "description", "n_train"}
 
 
 def _split_recipe(recipe: dict) -> tuple[dict, Callable[[], nn.Module], str, int | None]:
@@ -119,6 +126,9 @@ def fit_recipe(name: str, model: nn.Module, *, recipe: dict | None = None, progr
     check_choice("name", name, tuple(RECIPES))
     if recipe is not None and not isinstance(recipe, dict):
         raise TypeError(f"recipe must be a dict like RECIPES[{name!r}], got {type(recipe).__name__}")
+    unknown = sorted(set(recipe or {}) - _RECIPE_KEYS)
+    if unknown:
+        raise ValueError(f"recipe has keys adversarial_train does not take: {unknown}; known: {sorted(_RECIPE_KEYS)}")
     return _fit(RECIPES[name] if recipe is None else recipe, model, seed=0, progress=progress, desc=f"training '{name}'")
 
 

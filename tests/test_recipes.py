@@ -57,3 +57,28 @@ def test_mean_interval_is_a_student_t_interval():
         recipes.mean_interval([1.0])
     with pytest.raises(TypeError, match="values"):
         recipes.mean_interval("123")
+
+
+def test_fast_fgsm_is_wong_et_al_s_mnist_recipe_and_the_failure_case_differs_in_one_line():
+    # locuslab/fast_adversarial, MNIST/train_mnist.py defaults: ε 0.3, α 0.375, batch 100, Adam, cyclic lr
+    # 0 → 5e-3 at 2/5 of training → 0, their mnist_net; FGSM from an unclipped uniform start
+    fast = recipes.RECIPES["fast_fgsm"]
+    assert fast["arch"] == "small_cnn" and fast["method"] == "fast_fgsm" and fast["ramp_epochs"] == 0
+    assert fast.get("eps", 0.3) * fast["fast_step"] == pytest.approx(0.375)
+    assert (fast["batch_size"], fast["lr"], fast["schedule"], fast["peak"]) == (100, 5e-3, "cyclic", 0.4)
+    assert not fast.get("clip_start", False)
+    co = recipes.RECIPES["fast_fgsm_co"]
+    differs = {k for k in set(fast) | set(co) if fast.get(k) != co.get(k)}
+    assert differs == {"clip_start", "description"} and co["clip_start"] is True
+    assert "FAILURE CASE" in co["description"]
+
+
+def test_fit_recipe_trains_a_variant_and_rejects_bad_recipes():
+    net = recipes.build_model("standard")
+    variant = dict(recipes.RECIPES["standard"], epochs=1, n_train=100)
+    info = recipes.fit_recipe("standard", net, recipe=variant, progress=False)
+    assert info["epochs"] == 1 and info["method"] == "standard"
+    with pytest.raises(TypeError, match="recipe must be a dict"):
+        recipes.fit_recipe("standard", net, recipe=[("epochs", 1)])
+    with pytest.raises(ValueError, match="recipe has keys adversarial_train does not take: \\['epoch'\\]"):
+        recipes.fit_recipe("standard", net, recipe=dict(variant, epoch=2))

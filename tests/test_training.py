@@ -123,6 +123,17 @@ def test_fast_fgsm_is_wong_et_al_s_random_start_step_of_1_25_eps(tiny_cnn, batch
     assert all(p.grad is None for p in tiny_cnn.parameters()) and not tiny_cnn.training
 
 
+def test_fast_fgsm_with_a_clipped_start_is_one_step_of_pgd(tiny_cnn, batch):
+    # lesson 05's failure case: the only change from Wong et al.'s step is the start clipped into [0, 1]
+    x, y = batch
+    clipped = training.adversarial_examples("fast_fgsm", tiny_cnn, x, y, 0.2, clip_start=True,
+                                            generator=torch.Generator().manual_seed(1))
+    ref = attacks.pgd(tiny_cnn, x, y, 0.2, steps=1, alpha=0.25, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(clipped, ref)
+    with pytest.raises(TypeError, match="clip_start"):
+        training.adversarial_examples("fast_fgsm", tiny_cnn, x, y, 0.2, clip_start="yes")
+
+
 def test_fast_fgsm_step_size_is_a_multiple_of_eps(tiny_cnn, batch):
     x, y = batch
     fast = training.adversarial_examples("fast_fgsm", tiny_cnn, x, y, 0.2, fast_step=0.5, generator=torch.Generator().manual_seed(1))
