@@ -1,8 +1,8 @@
-"""Lesson 01: our PGD against torchattacks.PGD, and the time of the Table 1 minimum-distortion run.
+"""Lessons 00–01: our PGD against torchattacks.PGD, the Table 1 run's time, and what survives saving.
 
 Run: ``python benchmarks/attacks.py`` (2 threads). Options: ``--threads N``, ``--batch``,
 ``--steps``, ``--repeats``, ``--table-n`` (digits attacked per model for Table 1, as in
-notebook 01), ``--no-table``, ``--no-photo``.
+notebook 01), ``--no-table``, ``--no-photo``, ``--no-round-trip``.
 
 What it prints:
 1. PGD throughput: ``attacks.pgd`` and ``torchattacks.PGD`` (the peer implementation of
@@ -18,6 +18,11 @@ What it prints:
 3. One photo (EfficientNet-Lite0, chelsea targeted at "ostrich"): wall and CPU time of
    ``attacks.lbfgs`` and ``attacks.cw_l2`` with their defaults — why notebook 01's live panel
    runs C&W on photos but keeps L-BFGS to digits.
+4. Saving the adversarial photos (notebook 00, ``--no-round-trip`` to skip): the six course
+   photos, targeted PGD at "ostrich" with ε = 2/255 (10 steps of 0.5/255, random start; and
+   on the 8-bit grid: from the 8-bit photo, 10 steps of 1/255, no random start), then the
+   share still classified "ostrich" as attacked, rounded to 8 bits, as PNG and as JPEG at
+   quality 95 and 75 (``data.round_trip``, Pillow), with the CPU time of each attack.
 
 Timings depend on what else the machine is doing; a shared machine can be several times
 slower than an idle one, and its wall times are noisy. Compare the ratios (by wall and by
@@ -117,6 +122,30 @@ def bench_photo() -> None:
               f"L∞ {float((adv - x).abs().max()) * 255:.1f}/255")
 
 
+def bench_round_trip(seed: int = 0) -> dict:
+    """Notebook 00's question: does a 2/255 ostrich survive 8-bit rounding, PNG and JPEG?"""
+    net = models.imagenet_classifier(device="cpu")
+    ostrich = data.imagenet_labels().index("ostrich")
+    names = list(data.PHOTOS)
+    photos = torch.cat([data.photo(name) for name in names])
+    target = torch.tensor([ostrich])
+    g = torch.Generator().manual_seed(seed)
+    runs = {
+        "float PGD (random start, α = 0.5/255)": (photos, dict(alpha=0.5 / 255, generator=g)),
+        "8-bit grid PGD (α = 1/255, no random start)": (data.round_trip(photos, "8bit"), dict(alpha=1 / 255, random_start=False)),
+    }
+    shares = {}
+    for label, (start, options) in runs.items():
+        wall, cpu, adv = _time(lambda: torch.cat([attacks.pgd(net, p[None], target, 2 / 255, steps=10, targeted=True,
+                                                              **options) for p in start]))
+        saved = {"as attacked": adv, "8-bit": data.round_trip(adv, "8bit"), "PNG": data.round_trip(adv, "png"),
+                 "JPEG 95": data.round_trip(adv, "jpeg", quality=95), "JPEG 75": data.round_trip(adv, "jpeg", quality=75)}
+        shares[label] = {k: float((models.predict(net, v).argmax(1) == ostrich).float().mean()) for k, v in saved.items()}
+        print(f"  {label}: {wall:.1f} s wall, {cpu:.1f} s CPU for {len(names)} photos × 10 steps")
+        print("    still 'ostrich': " + ", ".join(f"{k} {round(v * len(names))}/{len(names)}" for k, v in shares[label].items()))
+    return shares
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -127,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table-n", type=int, default=40)
     parser.add_argument("--no-table", action="store_true")
     parser.add_argument("--no-photo", action="store_true")
+    parser.add_argument("--no-round-trip", action="store_true")
     parser.add_argument("--progress", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -141,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_photo:
         print("Minimum-distortion attacks on one photo (EfficientNet-Lite0, chelsea → ostrich):")
         bench_photo()
+    if not args.no_round_trip:
+        print("Saving adversarial photos (six photos → ostrich, ε = 2/255):")
+        bench_round_trip()
     print("PGD throughput ratio ours / torchattacks: " + ", ".join(f"{r:.2f}" for r in ratios))
     return 0
 

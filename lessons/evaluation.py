@@ -1,9 +1,11 @@
 """Measuring robustness: which examples survive an attack, and robust accuracy as a number.
 
 Introduced in lesson 05, where adversarially trained models are measured with the attacks they
-were trained against. An example counts as robust only if the model classifies it correctly
-when clean *and* no attempt fools it: restarts, or several attacks, are tried one after another,
-each only on the examples still standing (the attacker keeps whichever attempt works).
+were trained against; lesson 07 adds the course's standard ensemble (``ensemble``: APGD-CE,
+APGD-DLR, APGD-T, Square) and the worst case per example over it (``worst_case``). An example
+counts as robust only if the model classifies it correctly when clean *and* no attempt fools
+it: restarts, or several attacks, are tried one after another, each only on the examples still
+standing (the attacker keeps whichever attempt works).
 
 Attacks are **bound attacks** (the protocol of ``lessons.attacks``): callables
 ``attack(model, x, y) -> x_adv``, e.g. ``functools.partial(attacks.pgd, eps=0.3, steps=40,
@@ -13,7 +15,10 @@ alpha=0.01, generator=g)``. A bound generator makes every restart draw fresh ran
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -21,6 +26,7 @@ from torch import nn
 from . import attacks
 from .attacks.common import check_attack_output
 from .utils import (
+    check_choice,
     check_generator,
     check_in_range,
     check_labels,
@@ -30,8 +36,9 @@ from .utils import (
     eval_mode,
     model_device,
 )
+from .utils import progress as utils_progress
 
-__all__ = ["correct", "robust_mask", "robust_accuracy", "robustness_curve", "check_data"]
+__all__ = ["correct", "robust_mask", "robust_accuracy", "robustness_curve", "check_data", "ensemble", "worst_case", "WorstCase"]
 
 Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -153,3 +160,147 @@ def robustness_curve(
         attack = functools.partial(attacks.pgd, eps=eps, steps=steps, alpha=2.5 * eps / steps, generator=generator)
         out.append(robust_accuracy(model, (x, y), attack, batch_size=batch_size))
     return out
+
+
+# --------------------------------------------------------------------------- lesson 07
+
+
+def ensemble(eps: float, *, norm: str = "linf", queries: int = 5000, seed: int = 0, steps: int = 100,
+             n_target_classes: int = 9) -> dict[str, Attack]:
+    """The course's standard attack ensemble, as bound attacks in the order they run (lesson 07).
+
+    After Croce & Hein's AutoAttack (ICML 2020), less FAB: four attacks that fail in different
+    ways, so that what one misses another finds —
+
+    - ``"apgd-ce"``: APGD on cross-entropy (``attacks.apgd``), ``steps`` steps;
+    - ``"apgd-dlr"``: APGD on the DLR loss, which no scaling of the logits can flatten;
+    - ``"apgd-t"``: APGD-T, targeted DLR toward each of the ``n_target_classes`` likeliest
+      wrong classes in turn;
+    - ``"square"``: the Square Attack with ``queries`` queries (``attacks.square``): no
+      gradient at all, the check on gradient masking. L∞ only; with ``norm="l2"`` the
+      ensemble has the three APGD attacks.
+
+    Args:
+        eps: the budget (L∞ in [0, 1], or L2).
+        norm: ``"linf"`` or ``"l2"``.
+        queries: Square's query budget per image (AutoAttack: 5,000).
+        seed: seeds one generator per attack, so ``worst_case`` with a fresh ``ensemble``
+            gives the same numbers every time.
+        steps: APGD's steps per run (AutoAttack: 100).
+        n_target_classes: APGD-T's target classes (AutoAttack: 9).
+
+    Returns:
+        ``{name: attack(model, x, y) -> x_adv}``, ready for ``worst_case``.
+    """
+    eps = check_in_range("eps", eps, 0.0, math.inf)
+    check_choice("norm", norm, attacks.NORMS)
+    queries = check_positive_int("queries", queries)
+    seed = check_positive_int("seed", seed, allow_zero=True)
+
+    def gen(k: int) -> torch.Generator:
+        return torch.Generator().manual_seed(seed + k)
+
+    apgd = functools.partial(attacks.apgd, eps=eps, norm=norm, steps=steps)
+    out: dict[str, Attack] = {
+        "apgd-ce": functools.partial(apgd, loss="ce", generator=gen(0)),
+        "apgd-dlr": functools.partial(apgd, loss="dlr", generator=gen(1)),
+        "apgd-t": functools.partial(apgd, loss="dlr", targeted=True, n_target_classes=n_target_classes,
+                                    generator=gen(2)),
+    }
+    if norm == "linf":
+        out["square"] = functools.partial(attacks.square, eps=eps, queries=queries, generator=gen(3))
+    return out
+
+
+@dataclass(frozen=True)
+class WorstCase:
+    """The worst case per example over an ensemble of attacks (``worst_case``, lesson 07).
+
+    Attributes:
+        attacks: the attacks' names, in the order they ran.
+        clean: (N,) bool, the model is right on the clean image.
+        first: per example, the name of the first attack that fooled the model, or ``None``
+            (robust, or already wrong when clean).
+        seconds: per attack, the seconds it ran.
+    """
+
+    attacks: tuple[str, ...]
+    clean: torch.Tensor
+    first: tuple[str | None, ...]
+    seconds: dict[str, float]
+
+    @property
+    def mask(self) -> torch.Tensor:
+        """(N,) bool: right when clean and no attack fooled the model."""
+        return self.clean & torch.tensor([f is None for f in self.first], dtype=torch.bool)
+
+    @property
+    def robust_accuracy(self) -> float:
+        """Share of the examples that survived every attack, in [0, 1]."""
+        return float(self.mask.float().mean())
+
+    @property
+    def broken_by(self) -> dict[str, int]:
+        """How many examples each attack broke first (misread clean images are in ``"clean"``)."""
+        counts = {"clean": int((~self.clean).sum())}
+        counts.update({name: sum(f == name for f in self.first) for name in self.attacks})
+        return counts
+
+    def cumulative(self) -> dict[str, float]:
+        """Robust accuracy after each attack of the ensemble, in order: how it shrinks as it grows."""
+        out, left = {"clean": float(self.clean.float().mean())}, int(self.clean.sum())
+        for name in self.attacks:
+            left -= self.broken_by[name]
+            out[name] = left / len(self.clean)
+        return out
+
+    def to_frame(self):
+        """A pandas DataFrame, one row per example: clean correctness, first breaking attack, robust."""
+        import pandas as pd
+
+        return pd.DataFrame({"clean": self.clean.numpy(), "first broken by": list(self.first),
+                             "robust": self.mask.numpy()})
+
+
+def worst_case(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attacks: Mapping[str, Attack], *,
+               batch_size: int = 500, progress: bool = True) -> WorstCase:
+    """Run an ensemble of attacks; an example is robust only if *every* attack fails on it (lesson 07).
+
+    Carlini et al. 2019 ("Report the per-example attack success rate"): report the mean over
+    examples of the worst case over attacks, not the best attack's mean. The attacks run in
+    order, each only on the examples still standing (``robust_mask(..., alive=...)``), so a
+    cheap attack that breaks most examples leaves little work to the expensive ones.
+
+    Args:
+        model: classifier; left as it was.
+        x: images (N, C, H, W) in [0, 1].
+        y: labels (N,) int64, classes of the model.
+        attacks: ``{name: bound attack}``, e.g. ``ensemble(0.3)``; run in this order.
+        batch_size: images per attack call (bounds memory).
+        progress: show a progress bar over the attacks.
+
+    Returns:
+        A ``WorstCase``: ``.robust_accuracy``, ``.mask``, ``.first`` (per example),
+        ``.broken_by`` (counts), ``.cumulative()``, ``.seconds``, ``.to_frame()``.
+
+    Example:
+        >>> result = evaluation.worst_case(model, x, y, evaluation.ensemble(0.3))
+        >>> result.robust_accuracy, result.broken_by
+    """
+    if not isinstance(attacks, Mapping) or not attacks:
+        raise TypeError(f"attacks must be a non-empty mapping name -> bound attack, got {attacks!r}")
+    for name, attack in attacks.items():
+        if not isinstance(name, str) or not callable(attack):
+            raise TypeError(f"attacks must map names (str) to bound attacks attack(model, x, y), got {name!r}: "
+                            f"{type(attack).__name__}")
+    clean = correct(model, x, y, batch_size=batch_size)
+    standing, first, seconds = clean.clone(), [None] * len(clean), {}
+    bar = utils_progress(list(attacks.items()), enabled=progress, desc="worst case", unit="attack")
+    for name, attack in bar:
+        start = time.perf_counter()
+        survived = robust_mask(model, x, y, attack, batch_size=batch_size, alive=standing)
+        for i in (standing & ~survived).nonzero().flatten().tolist():
+            first[i] = name
+        standing, seconds[name] = survived, time.perf_counter() - start
+        bar.set_postfix(robust=f"{float(standing.float().mean()):.1%}")
+    return WorstCase(tuple(attacks), clean, tuple(first), seconds)

@@ -9,9 +9,9 @@ ascent, both here:
   regularisers (L2, blur, jitter) that trade "noise" for "pattern"; ``cppn_ascent`` climbs the
   gradient of a CPPN's *weights* instead, so the image stays a smooth CPPN pattern;
 - ``fooling_images`` collects the elites of many evolution runs; ``fooling_class_model``
-  retrains the CNN with them as an 11th class, as the paper did, and ``imagenet_evolution`` is
-  a longer evolution run on the ImageNet classifier. Both are cached (``CACHED_MODELS``), so
-  ``python -m lessons.warm`` computes them once.
+  retrains the CNN with them as an 11th class, as the paper did; ``imagenet_evolution`` (a
+  longer MAP-Elites run) and ``imagenet_cppn`` (CPPN gradient ascent) fool the ImageNet
+  classifier. All are cached (``CACHED_MODELS``): ``python -m lessons.warm`` computes them once.
 
 Gradients are taken with ``torch.autograd.grad`` with respect to the images (or CPPN weights)
 only, never into the model's parameters; the model's mode is restored.
@@ -20,7 +20,9 @@ only, never into the model's parameters; the model's mode is restored.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +31,7 @@ from torchvision.transforms.v2.functional import gaussian_blur
 
 from . import cache
 from .data import imagenet_labels, load_mnist
-from .encodings import ENCODINGS, CPPNEncoding, Genome, check_shape, make_encoding
+from .encodings import ENCODINGS, CPPNEncoding, Genome, GradientCPPN, check_shape, make_encoding
 from .evolution import Archive, map_elites
 from .models import accuracy, imagenet_classifier, lenet, pretrained, train
 from .utils import (
@@ -47,16 +49,8 @@ from .utils import (
 )
 from .utils import progress as progress_bar
 
-__all__ = [
-    "gradient_ascent",
-    "cppn_ascent",
-    "fooling_images",
-    "fooling_class_model",
-    "imagenet_evolution",
-    "imagenet_encoding",
-    "IMAGENET_CLASSES",
-    "CACHED_MODELS",
-]
+__all__ = ["gradient_ascent", "cppn_ascent", "fooling_images", "fooling_class_model", "imagenet_evolution",
+           "imagenet_encoding", "imagenet_cppn", "imagenet_cppn_encoding", "CPPNRun", "IMAGENET_CLASSES", "CACHED_MODELS"]
 
 # Ten ImageNet classes like those of Nguyen et al.'s Fig. 1 (the first four appear there).
 IMAGENET_CLASSES = ("king penguin", "starfish", "baseball", "electric guitar", "freight car",
@@ -166,11 +160,12 @@ def gradient_ascent(
 def cppn_ascent(
     model: nn.Module,
     targets: torch.Tensor,
-    encoding: CPPNEncoding,
+    encoding: CPPNEncoding | GradientCPPN,
     *,
     steps: int = 100,
     lr: float = 0.1,
     genomes: Genome | None = None,
+    time_limit: float | None = None,
     generator: torch.Generator | None = None,
     progress: bool = False,
 ) -> tuple[Genome, torch.Tensor]:
@@ -178,49 +173,79 @@ def cppn_ascent(
 
     Evolution is slow on a 1,000-class network on a CPU; the gradient of the target's
     log-softmax with respect to the CPPN's weights (through its rendering) is a shortcut that
-    keeps the paper's kind of image. The connection switches and activation functions stay as
-    drawn; only the weights move (Adam).
+    keeps the paper's kind of image. One CPPN per target, all optimised together by Adam.
+    With a ``CPPNEncoding`` the connection switches and activation functions stay as drawn and
+    only the weights move; a ``GradientCPPN`` (made for this) also tunes its biases.
 
     Args:
         model: classifier returning logits (N, K); left as it was.
         targets: class indices (N,), one CPPN per entry.
-        encoding: the ``CPPNEncoding`` (its ``shape`` is the model's input shape).
-        steps: Adam steps (≥ 1).
+        encoding: a ``CPPNEncoding`` or ``GradientCPPN`` whose ``shape`` is the model's input shape.
+        steps: most Adam steps (≥ 1).
         lr: Adam's learning rate on the weights.
         genomes: starting CPPNs (leading dimension N); default ``encoding.init(N, generator)``.
+        time_limit: stop after this many seconds (wall clock), even before ``steps``.
         generator: CPU ``torch.Generator`` for the random CPPNs.
         progress: show a ``tqdm`` progress bar.
 
     Returns:
         ``(genomes, images)``: the tuned CPPNs (on the CPU) and their images (N, C, H, W) in
         [0, 1] on the model's device.
+
+    Example:
+        >>> enc = encodings.GradientCPPN((3, 224, 224))
+        >>> genomes, x = fooling.cppn_ascent(net, targets, enc, steps=60, lr=0.05, generator=g)
+    """
+    if time_limit is not None:
+        time_limit = check_in_range("time_limit", time_limit, 0.0, math.inf)
+    loop = _cppn_steps(model, targets, encoding, steps=steps, lr=lr, genomes=genomes, generator=generator)
+    start = time.perf_counter()
+    for step in progress_bar(loop, enabled=progress, total=steps, desc="CPPN gradient ascent", unit="step"):
+        genes = step[0]  # the live genomes, after this step
+        if time_limit is not None and time.perf_counter() - start >= time_limit:
+            break
+    device = model_device(model)
+    with torch.no_grad():
+        images = encoding.render(genes, device)
+    return {k: v.detach().cpu() for k, v in genes.items()}, images.detach()
+
+
+def _cppn_steps(model, targets, encoding, *, steps, lr, genomes, generator) -> Iterator[tuple[Genome, torch.Tensor]]:
+    """Check the arguments, then yield ``(genomes, log_p)`` after each Adam step of ``cppn_ascent``.
+
+    ``log_p`` (N,) is each target's log-probability for the images the step started from (it
+    comes free with the step's forward pass). The genomes are the live, optimised tensors.
     """
     check_model(model)
-    if not isinstance(encoding, CPPNEncoding):
-        raise TypeError(f"encoding must be a CPPNEncoding, got {type(encoding).__name__}")
+    if not isinstance(encoding, (CPPNEncoding, GradientCPPN)):
+        raise TypeError(f"encoding must be a CPPNEncoding or GradientCPPN, got {type(encoding).__name__}")
     targets = _check_targets(model, targets, torch.full((1, *encoding.shape), 0.5))
     steps = check_positive_int("steps", steps)
     lr = check_in_range("lr", lr, 0.0, 10.0)
     generator = check_generator(generator, cpu=True)
-    device = model_device(model)
     if genomes is None:
         genomes = encoding.init(len(targets), generator)
-    elif len(genomes["act"]) != len(targets):
-        raise ValueError(f"genomes hold {len(genomes['act'])} CPPNs but targets has {len(targets)} entries")
+    elif not isinstance(genomes, dict) or set(genomes) != set(encoding.init(1)):
+        raise TypeError(f"genomes must be a dict of tensors made by this encoding's init, with keys {sorted(encoding.init(1))}")
+    elif any(len(v) != len(targets) for v in genomes.values()):
+        raise ValueError(f"genomes must hold one CPPN per target ({len(targets)}), got {len(next(iter(genomes.values())))}")
+    return _cppn_loop(model, targets, encoding, steps, lr, genomes)
+
+
+def _cppn_loop(model, targets, encoding, steps, lr, genomes) -> Iterator[tuple[Genome, torch.Tensor]]:
+    device = model_device(model)
     genomes = {k: v.detach().clone().to(device) for k, v in genomes.items()}
-    weights = [v.requires_grad_(True) for k, v in genomes.items() if k.startswith("w")]
-    adam = torch.optim.Adam(weights, lr=lr, maximize=True)
+    # Weights ("w…") and biases ("b…") move; connection switches ("m…") and node functions stay.
+    params = [v.requires_grad_(True) for k, v in genomes.items() if k[0] in "wb"]
+    adam = torch.optim.Adam(params, lr=lr, maximize=True)
     y = targets.to(device)
     with eval_mode(model):
-        for _ in progress_bar(range(steps), enabled=progress, desc="CPPN gradient ascent", unit="step"):
-            images = encoding.render(genomes, device)
-            objective = F.log_softmax(model(images), dim=1).gather(1, y[:, None]).sum()
-            for w, g in zip(weights, torch.autograd.grad(objective, weights)):
-                w.grad = g
+        for _ in range(steps):
+            log_p = F.log_softmax(model(encoding.render(genomes, device)), dim=1).gather(1, y[:, None]).squeeze(1)
+            for p, g in zip(params, torch.autograd.grad(log_p.sum(), params)):
+                p.grad = g
             adam.step()
-        with torch.no_grad():
-            images = encoding.render(genomes, device)
-    return {k: v.detach().cpu() for k, v in genomes.items()}, images.detach()
+            yield genomes, log_p.detach()
 
 
 # --------------------------------------------------------------------------- retraining with a "fooling" class
@@ -316,6 +341,15 @@ def fooling_class_model(*, device: torch.device | str | None = None, progress: b
 # --------------------------------------------------------------------------- a longer ImageNet run, cached
 
 
+def _imagenet_run_key(cfg: dict, model: nn.Module | None, progress: bool) -> tuple[tuple[int, ...], str]:
+    """Check a cached ImageNet run's arguments; return its class indices and cache version."""
+    if model is not None:
+        check_model(model)
+    check_bool("progress", progress)
+    classes = tuple(imagenet_labels().index(name) for name in IMAGENET_CLASSES)
+    return classes, cache.fingerprint(dict(cfg, classes=IMAGENET_CLASSES))
+
+
 _IMAGENET_RUN = {"generations": 200, "batch_size": 8, "hidden": (16, 16, 16), "zoom": 2.0, "seed": 0}
 
 
@@ -342,14 +376,9 @@ def imagenet_evolution(*, device: torch.device | str | None = None, progress: bo
     Returns:
         The ``Archive``; ``cache_info`` says whether it was cached and how long it took.
     """
-    if model is not None:
-        check_model(model)
-    check_bool("progress", progress)
     cfg = _IMAGENET_RUN
     encoding = imagenet_encoding()
-    labels = imagenet_labels()
-    classes = [labels.index(name) for name in IMAGENET_CLASSES]
-    version = cache.fingerprint(dict(cfg, classes=IMAGENET_CLASSES))
+    classes, version = _imagenet_run_key(cfg, model, progress)
     found = cache.load("fooling", "imagenet-cppn", version)
     if found is not None:
         blob, path = found
@@ -369,7 +398,98 @@ def imagenet_evolution(*, device: torch.device | str | None = None, progress: bo
     return archive
 
 
+# --------------------------------------------------------------------------- CPPN gradient ascent on ImageNet, cached
+
+
+_IMAGENET_CPPN = {"steps": 150, "lr": 0.1, "hidden": (12, 12, 12), "resolution": 112, "zoom": 2.0, "seed": 0}
+
+
+def imagenet_cppn_encoding() -> GradientCPPN:
+    """The ``GradientCPPN`` the lesson tunes on the ImageNet classifier: 112 px, upsampled to 224 (lesson 03)."""
+    cfg = _IMAGENET_CPPN
+    return GradientCPPN((3, 224, 224), hidden=cfg["hidden"], resolution=cfg["resolution"], zoom=cfg["zoom"])
+
+
+@dataclass
+class CPPNRun:
+    """A finished ``cppn_ascent`` on the ImageNet classifier, with its cost (lesson 03).
+
+    Attributes:
+        classes: the target class index of each CPPN (K,).
+        genomes: the tuned CPPNs (leading dimension K), on the CPU.
+        images: their images (K, 3, 224, 224) in [0, 1], on the CPU.
+        history: (steps, K) each target's probability at the start of every step.
+        confidence: each image's probability for its target after the last step (K,).
+        seconds: wall-clock seconds the run took; ``cpu_seconds`` the process's CPU time in
+            them, with ``threads`` torch threads (on a busy machine wall time runs longer).
+        recipe: the run's settings (steps, lr, seed, CPPN shape), to repeat part of it live.
+    """
+
+    classes: tuple[int, ...]
+    genomes: Genome
+    images: torch.Tensor
+    history: torch.Tensor
+    confidence: torch.Tensor
+    seconds: float
+    cpu_seconds: float
+    threads: int
+    recipe: dict = field(default_factory=dict)
+    cache_info: dict = field(default_factory=dict, repr=False)
+
+
+def imagenet_cppn(*, device: torch.device | str | None = None, progress: bool = True,
+                  model: nn.Module | None = None) -> CPPNRun:
+    """Ten CPPN fooling images for the ImageNet classifier by gradient ascent, cached (lesson 03).
+
+    One ``imagenet_cppn_encoding()`` CPPN per class of ``IMAGENET_CLASSES``, all ten tuned
+    together by ``cppn_ascent`` for ``_IMAGENET_CPPN["steps"]`` Adam steps on each target's
+    log-probability: Nguyen et al.'s kind of image (their Fig. 1, bottom row, was evolved) in
+    about a minute of one CPU core instead of days on a cluster. Computed on first use
+    (``python -m lessons.warm`` does it), then read back from ``<cache>/fooling/``; the images
+    are re-rendered from the stored CPPNs, so they are exactly the tuned ones.
+
+    Args:
+        device: where to run the classifier when the run must be computed.
+        progress: progress bar while computing.
+        model: the ImageNet classifier to use if computing (default ``models.imagenet_classifier()``).
+
+    Returns:
+        The ``CPPNRun``; ``cache_info`` says whether it was read from the cache.
+    """
+    cfg = _IMAGENET_CPPN
+    encoding = imagenet_cppn_encoding()
+    classes, version = _imagenet_run_key(cfg, model, progress)
+    found = cache.load("fooling", "imagenet-gradient-cppn", version)
+    if found is not None:
+        blob, path = found
+        run = CPPNRun(classes, blob["genomes"], encoding.render(blob["genomes"]), blob["history"], blob["confidence"],
+                      float(blob["seconds"]), float(blob["cpu_seconds"]), int(blob["threads"]), dict(cfg))
+        run.cache_info = {"cached": True, "path": str(path)}
+        return run
+    net = model if model is not None else imagenet_classifier(device=device)
+    targets = torch.tensor(classes)
+    wall, cpu = time.perf_counter(), time.process_time()
+    loop = _cppn_steps(net, targets, encoding, steps=cfg["steps"], lr=cfg["lr"], genomes=None,
+                       generator=torch.Generator().manual_seed(cfg["seed"]))
+    history = []
+    for step in progress_bar(loop, enabled=progress, total=cfg["steps"], desc="CPPN ascent (ImageNet)", unit="step"):
+        genomes, log_p = step
+        history.append(log_p.exp().cpu())
+    with torch.no_grad(), eval_mode(net):
+        images = encoding.render(genomes, model_device(net))
+        confidence = F.softmax(net(images), dim=1)[torch.arange(len(classes)), targets.to(images.device)].cpu()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    genomes = {k: v.detach().cpu() for k, v in genomes.items()}
+    blob = {"genomes": genomes, "history": torch.stack(history), "confidence": confidence, "seconds": wall,
+            "cpu_seconds": cpu, "threads": torch.get_num_threads(), "torch": str(torch.__version__)}
+    path = cache.save("fooling", "imagenet-gradient-cppn", version, blob)
+    run = CPPNRun(classes, genomes, images.detach().cpu(), blob["history"], confidence, wall, cpu, blob["threads"], dict(cfg))
+    run.cache_info = {"cached": False, "path": str(path) if path else None}
+    return run
+
+
 CACHED_MODELS = {
     "cnn-fooling-class": lambda: fooling_class_model(progress=False),
     "imagenet-cppn-run": lambda: imagenet_evolution(progress=False),
+    "imagenet-gradient-cppn": lambda: imagenet_cppn(progress=False),
 }

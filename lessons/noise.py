@@ -4,15 +4,24 @@ Introduced in lesson 01 ("rare but dense": noise as large as an adversarial chan
 fools) and used in lesson 02 (Szegedy et al.'s Gaussian-noise rows and the "magnified"
 perturbations of Table 4). Distortion is Szegedy's RMS √(Σ(x′−x)²/n) over the n = C·H·W pixel
 values of an image in [0, 1] — the standard deviation of the perturbation about zero.
+
+Lesson 01 also measures Goodfellow et al.'s *linear explanation* of why noise fails where an
+attack succeeds: ``sign_alignment`` (a change of ε per pixel moves wᵀx by ε‖w‖₁ ∝ n when it
+follows sign(w), by only about ε‖w‖₂ ∝ √n when its signs are random) and ``logit_path`` (the
+logits along one direction, their Figure 4).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import torch
 
-from .utils import check_bool, check_generator, check_images, check_in_range
+from .utils import check_bool, check_generator, check_images, check_in_range, check_model_input, check_positive_int, eval_mode, model_device
 
-__all__ = ["rms_distortion", "gaussian_noise", "matched_noise", "rescale_perturbation"]
+__all__ = ["rms_distortion", "gaussian_noise", "matched_noise", "rescale_perturbation", "sign_alignment", "logit_path",
+           "check_eps_values"]
 
 
 def rms_distortion(x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
@@ -150,3 +159,111 @@ def rescale_perturbation(x: torch.Tensor, x_adv: torch.Tensor, rms: float) -> to
     rms = check_in_range("rms", rms, 0.0, 1.0)
     direction = x_adv.to(x.device) - x
     return _scale_to_rms(x, direction, torch.full((len(x),), rms, device=x.device, dtype=x.dtype))
+
+
+# --------------------------------------------------------------------------- the linear explanation
+
+
+def sign_alignment(
+    w: torch.Tensor, eps: float = 1.0, *, draws: int = 200, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """How far a change of ε per coordinate moves wᵀx: along sign(w), or with random signs (lesson 01).
+
+    Goodfellow, Shlens & Szegedy (2015, §3): for η = ε·sign(w) the activation wᵀx grows by
+    wᵀη = ε‖w‖₁ = ε·m·n (m the mean |wᵢ|) — linearly in the dimension n, although no
+    coordinate moves by more than ε. Random signs s give wᵀ(ε·s) = ε·Σ sᵢwᵢ, a sum whose
+    terms cancel: its RMS is exactly ε‖w‖₂, which grows only like √n. The ratio of the two
+    is ‖w‖₁/‖w‖₂, at most √n (about √(2n/π) for Gaussian weights). On an input gradient w the
+    same numbers are the first-order change of the loss.
+
+    Args:
+        w: tensor (N, ...) — N weight vectors or input gradients; each row is flattened to n values.
+        eps: the change per coordinate, in [0, 1] (pixel units).
+        draws: random sign vectors drawn per row (≥ 1) to measure the random case.
+        generator: CPU ``torch.Generator`` for the signs (reproducible results).
+
+    Returns:
+        ``(aligned, random)``, two float tensors (N,) on ``w``'s device: ε‖w‖₁ per row, and the
+        measured RMS of wᵀ(ε·s) over the draws (close to ε‖w‖₂).
+
+    Example:
+        >>> aligned, random = noise.sign_alignment(torch.randn(1, 784))
+    """
+    if not isinstance(w, torch.Tensor) or not w.is_floating_point():
+        raise TypeError(f"w must be a float tensor of shape (N, n), got {type(w).__name__}"
+                        + (f" of dtype {w.dtype}" if isinstance(w, torch.Tensor) else ""))
+    if w.dim() < 2 or w.numel() == 0:
+        raise ValueError(f"w must have shape (N, n) (one row per weight vector), got {tuple(w.shape)}")
+    if not bool(w.isfinite().all()):
+        raise ValueError("w must be finite, got NaN or infinite values")
+    eps = check_in_range("eps", eps, 0.0, 1.0)
+    draws = check_positive_int("draws", draws)
+    generator = check_generator(generator)
+    rows = w.detach().flatten(1).float()  # (N, n)
+    aligned = eps * rows.abs().sum(1)
+    total = torch.zeros(len(rows), device=rows.device)
+    for _ in range(draws):  # one draw at a time: n can be 150,528 (a photo)
+        # Drawn on the CPU from the caller's generator, so a seed gives the same signs on any device.
+        signs = torch.randint(0, 2, rows.shape, generator=generator).mul_(2).sub_(1).to(rows.device, rows.dtype)
+        total += (eps * (signs * rows).sum(1)).pow(2)
+    return aligned.to(w.dtype), (total / draws).sqrt().to(w.dtype)
+
+
+def logit_path(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    direction: torch.Tensor,
+    eps_values: Sequence[float],
+    *,
+    clip: bool = False,
+) -> torch.Tensor:
+    """The model's logits at x + ε·direction for each ε: Goodfellow et al.'s Figure 4 (lesson 01).
+
+    Their figure follows one MNIST digit along the FGSM direction sign(∇ₓ loss), for negative
+    and positive ε, and finds the unnormalised log-probabilities "conspicuously piecewise
+    linear" in ε, with the wrong class winning over a wide range of ε. For softmax regression
+    the logits are exactly linear in ε (without clipping); a ReLU network is piecewise linear.
+
+    Args:
+        model: classifier returning logits (N, K) for images (N, C, H, W) in [0, 1]; its mode
+            is left as it was.
+        x: images (N, C, H, W) in [0, 1].
+        direction: tensor of ``x``'s shape, e.g. ``attacks.input_gradient(model, x, y).sign()``.
+        eps_values: the steps ε (a non-empty list of numbers; negative ones go the other way).
+        clip: clip x + ε·direction to [0, 1]. Default ``False``, as in the paper's figure, which
+            follows the line past the box (pixels outside [0, 1]) to show the model's own shape.
+
+    Returns:
+        Float tensor (N, E, K) on ``x``'s device: the logits for each image and each ε.
+    """
+    num_classes = check_model_input(model, x)
+    if not isinstance(direction, torch.Tensor) or not direction.is_floating_point():
+        raise TypeError(f"direction must be a float tensor of x's shape, got {type(direction).__name__}")
+    if direction.shape != x.shape:
+        raise ValueError(f"direction must have x's shape {tuple(x.shape)}, got {tuple(direction.shape)}")
+    if not bool(direction.isfinite().all()):
+        raise ValueError("direction must be finite, got NaN or infinite values")
+    eps_values = check_eps_values(eps_values)
+    check_bool("clip", clip)
+    device = model_device(model, x)
+    x0, d = x.detach().to(device), direction.detach().to(device, x.dtype)
+    out = torch.empty(len(x0), len(eps_values), num_classes, device=device)
+    with torch.no_grad(), eval_mode(model):
+        for i, e in enumerate(eps_values):  # one ε at a time: a photo batch of all ε would be large
+            moved = x0 + e * d
+            out[:, i] = model(moved.clamp(0, 1) if clip else moved).float()
+    return out.to(x.device)
+
+
+def check_eps_values(values: object, name: str = "eps_values") -> list[float]:
+    """Check a non-empty list of finite numbers (steps ε, or any series to plot) and return it as floats."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise TypeError(f"{name} must be a list of numbers, got {type(values).__name__}")
+    if len(values) == 0:
+        raise ValueError(f"{name} must hold at least one number, got an empty list")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise TypeError(f"{name} must hold numbers, got {type(v).__name__} {v!r}")
+        if not math.isfinite(v):
+            raise ValueError(f"{name} must hold finite numbers, got {v}")
+    return [float(v) for v in values]

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from . import attacks, classic
-from .blackbox import QueryModel
+from .blackbox import QueryModel, check_oracle
 from .encodings import check_shape
 from .utils import (
     check_bool,
@@ -123,10 +123,7 @@ def simba(
         >>> res = queries.simba(api, x, y, eps=0.25, max_queries=500)
         >>> res.success.float().mean(), res.queries[res.success].median()
     """
-    if not isinstance(oracle, QueryModel):
-        raise TypeError(f"oracle must be a QueryModel, got {type(oracle).__name__}")
-    if oracle.output != "probs":
-        raise ValueError("simba needs class scores: wrap the model with QueryModel(model, output='probs')")
+    check_oracle(oracle, "probs", "SimBA needs class scores")
     y = oracle.check(x, y).to(x.device)
     eps = check_in_range("eps", eps, 0.0, 1.0)
     max_queries = check_positive_int("max_queries", max_queries)

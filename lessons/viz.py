@@ -18,11 +18,16 @@ from matplotlib.figure import Figure
 
 from .directions import check_indices
 from .models import predict
+from .noise import check_eps_values
+from .tabular import check_bounds, check_table
 from .utils import check_images, check_in_range, check_labels, check_positive_int
 
 __all__ = [
     "triptych", "image_grid", "confidence_bars", "to_numpy_image", "figure_png", "paper_table", "transfer_heatmap",
     "attack_summary", "evolution_figure", "strips_figure", "attacked_digits", "message_figure",
+    "queries_to_success", "one_feature_sweep",
+    "round_trip_figure", "logit_path_figure", "alignment_figure", "distance_figure",
+    "attack_paths", "ensemble_curves", "checklist_table",
 ]
 
 
@@ -399,6 +404,206 @@ def attacked_digits(x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor, pred:
     return fig
 
 
+def queries_to_success(curves: dict, *, max_queries: int, title: str | None = None, lines: dict | None = None) -> Figure:
+    """Share of images fooled within q queries, against q (log scale), one line per attack (lesson 06).
+
+    Args:
+        curves: ``{name: (queries, success)}``, (N,) tensors from a query attack (``queries.simba``,
+            ``decision.hop_skip_jump``): queries spent on each image and whether it was fooled.
+        max_queries: the right end of the axis (the per-image budget); ``title``: the axes title.
+        lines: optional ``{name: rate}`` drawn as horizontal reference lines (rates in [0, 1]).
+    """
+    if not isinstance(curves, dict):
+        raise TypeError(f"curves must be a dict {{name: (queries, success)}}, got {type(curves).__name__}")
+    if not curves:
+        raise ValueError("curves must name at least one attack, got an empty dict")
+    if lines is not None and not isinstance(lines, dict):
+        raise TypeError(f"lines must be a dict {{name: rate}} or None, got {type(lines).__name__}")
+    max_queries = check_positive_int("max_queries", max_queries)
+    q_axis = np.unique(np.geomspace(1, max_queries, 200).round().astype(int))
+    fig = Figure(figsize=(7, 3.4), layout="constrained")
+    ax = fig.subplots()
+    for name, pair in curves.items():
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not all(isinstance(t, torch.Tensor) for t in pair):
+            raise TypeError(f"curves[{name!r}] must be a pair (queries, success) of tensors")
+        queries, success = (t.cpu() for t in pair)
+        if queries.shape != success.shape or queries.dim() != 1 or success.dtype != torch.bool:
+            raise ValueError(f"curves[{name!r}]: queries and success must be (N,) tensors, success boolean")
+        rate = [float((success & (queries <= q)).float().mean()) for q in q_axis]
+        ax.plot(q_axis, 100 * np.array(rate), label=str(name))
+    for (name, rate), style in zip((lines or {}).items(), ("--", ":", "-.")):
+        ax.axhline(100 * check_in_range("lines", rate, 0.0, 1.0), color="#666", ls=style, label=str(name))
+    ax.set_xscale("log"), ax.set_xlabel("queries per image"), ax.set_ylabel("images fooled (%)")
+    ax.set_ylim(0, 102), ax.legend(fontsize=8, loc="upper left"), ax.set_title(title or "")
+    return fig
+
+
+def one_feature_sweep(models: dict, row: np.ndarray, features: dict, bounds: tuple, label: int, *,
+                      feature_names: Sequence[str] | None = None, class_names: Sequence[str] | None = None) -> Figure:
+    """Each model's probability of the true class as ONE feature of a row sweeps its range (lesson 06).
+
+    Args:
+        models: ``{name: fitted scikit-learn classifier}`` with ``predict_proba`` on rows.
+        row: the example, (D,) in the models' units.
+        features: ``{name: column}``: the feature swept for each model (one panel per model).
+        bounds: ``(low, high)`` per-feature arrays (``tabular.feature_ranges``): the sweep's ends.
+        label: the row's true class; ``feature_names``, ``class_names``: for the axis labels.
+    """
+    if not isinstance(models, dict) or not isinstance(features, dict):
+        raise TypeError(f"models and features must be dicts keyed by model name, got {type(models).__name__} "
+                        f"and {type(features).__name__}")
+    for name, model in models.items():
+        if not hasattr(model, "predict_proba") or not hasattr(model, "classes_"):
+            raise TypeError(f"models[{name!r}] must be a fitted scikit-learn classifier, got {type(model).__name__}")
+    if not models or set(features) != set(models):
+        raise ValueError(f"models must hold at least one classifier and features a column for each, "
+                         f"got models {list(models)} and features {list(features)}")
+    if not isinstance(row, np.ndarray) or row.ndim != 1:
+        raise TypeError(f"row must be one example as a 1-D numpy array (D,), got {type(row).__name__}")
+    row = check_table(row[None], "row")[0]
+    low, high = check_bounds(bounds, len(row))
+    label = check_positive_int("label", label, allow_zero=True)
+    fig = Figure(figsize=(4.6 * len(models), 3.0), layout="constrained")
+    for ax, (name, model) in zip(fig.subplots(1, len(models), squeeze=False)[0], models.items()):
+        if label not in list(model.classes_):
+            raise ValueError(f"label must be one of models[{name!r}]'s classes {list(model.classes_)}, got {label}")
+        j = check_positive_int("features", features[name], allow_zero=True)
+        if j >= len(row):
+            raise ValueError(f"features[{name!r}] must be a column of row (0..{len(row) - 1}), got {j}")
+        values = np.linspace(low[j], high[j], 400)
+        trial = np.repeat(row[None], len(values), axis=0)
+        trial[:, j] = values
+        p = model.predict_proba(trial)[:, list(model.classes_).index(label)]
+        ax.plot(values, p, drawstyle="steps-post" if hasattr(model, "tree_") else "default")
+        ax.axhline(0.5, color="#999", lw=0.8), ax.axvline(row[j], color="k", ls="--", lw=1, label="this example")
+        which = class_names[label] if class_names is not None else f"class {label}"
+        ax.set_xlabel(f"{feature_names[j] if feature_names is not None else f'feature {j}'} (training range)")
+        ax.set_ylabel(f"P({which})"), ax.set_title(str(name), fontsize=10), ax.set_ylim(-0.02, 1.02)
+        ax.legend(fontsize=8)
+    return fig
+
+
+# --------------------------------------------------------------------------- lessons 00 and 01
+
+
+def round_trip_figure(probs: dict, *, names: Sequence[str], target_name: str) -> Figure:
+    """Grouped bars: p(target) of each photo after each way of saving it (lesson 00).
+
+    ``probs`` maps a codec label ("8-bit", "PNG", "JPEG 75", ... see ``data.round_trip``) to the
+    target's probability per photo, a tensor (N,); ``names`` are the N photos.
+    """
+    if not isinstance(probs, dict):
+        raise TypeError(f"probs must be a dict {{codec label: tensor (N,)}}, got {type(probs).__name__}")
+    if not probs:
+        raise ValueError("probs must hold at least one codec, got an empty dict")
+    if not isinstance(target_name, str):
+        raise TypeError(f"target_name must be a class name (str), got {type(target_name).__name__}")
+    n = len(next(iter(probs.values())))
+    names = _check_names(names, "names", n, per="photo")
+    for label, p in probs.items():
+        if not isinstance(p, torch.Tensor) or p.shape != (n,):
+            raise ValueError(f"probs[{label!r}] must be a tensor of shape ({n},), got {type(p).__name__}")
+    ax = (fig := Figure(figsize=(1.4 * n + 2.5, 3), layout="constrained")).subplots()
+    width = 0.8 / len(probs)
+    for i, (label, p) in enumerate(probs.items()):
+        ax.bar(np.arange(n) + (i - (len(probs) - 1) / 2) * width, 100 * p.detach().float().cpu().numpy(), width, label=label)
+    ax.set(xticks=range(n), xticklabels=names, ylim=(0, 100), ylabel=f"p({target_name}) (%)")
+    ax.set_title(f"Does \"{target_name}\" survive being saved?", fontsize=10)
+    ax.legend(fontsize=8, ncol=len(probs), loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    return fig
+
+
+def logit_path_figure(eps_values: Sequence[float], logits: torch.Tensor, *, true_class: int,
+                      labels: Sequence[str] | None = None, title: str | None = None) -> Figure:
+    """The logits of one image along a direction, one line per class (lesson 01; Goodfellow Fig. 4).
+
+    Args:
+        eps_values: the E steps ε; logits: tensor (E, K), e.g. ``noise.logit_path(...)[0]``.
+        true_class: drawn thick; ε where it is the top class are shaded (the paper's yellow boxes).
+        labels: class names (default: indices).
+    """
+    eps_values = check_eps_values(eps_values)
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(f"logits must be a tensor (E, K), got {type(logits).__name__}")
+    if logits.dim() != 2 or logits.shape[0] != len(eps_values):
+        raise ValueError(f"logits must be a tensor (E, K) with E = {len(eps_values)}, got shape {tuple(logits.shape)}")
+    labels = _check_names(labels, "labels", logits.shape[1])
+    if isinstance(true_class, bool) or not isinstance(true_class, int):
+        raise TypeError(f"true_class must be a class index (int), got {type(true_class).__name__}")
+    if not 0 <= true_class < logits.shape[1]:
+        raise ValueError(f"true_class must be in [0, {logits.shape[1] - 1}], got {true_class}")
+    ax = (fig := Figure(figsize=(6.5, 3.4), layout="constrained")).subplots()
+    z, eps = logits.detach().float().cpu().numpy(), np.asarray(eps_values, dtype=float)
+    for k in range(z.shape[1]):
+        name = (labels[k] if labels else str(k)) + (" (true)" if k == true_class else "")
+        ax.plot(eps, z[:, k], lw=2.5 if k == true_class else 1, label=name)
+    ax.fill_between(eps, 0, 1, where=z.argmax(1) == true_class, color="#fff3a0", transform=ax.get_xaxis_transform(), zorder=0)
+    ax.set(xlabel="ε along sign(∇ₓ loss)", ylabel="logit (argument to softmax)")
+    ax.set_title(title or "logits along the FGSM direction (yellow: correct)", fontsize=10)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    return fig
+
+
+def alignment_figure(ns: Sequence[int], aligned: Sequence[float], random: Sequence[float]) -> Figure:
+    """wᵀη against the dimension n, log-log: η = ε·sign(w) grows like n, random signs like √n (lesson 01)."""
+    series = {name: check_eps_values(v, name) for name, v in (("ns", ns), ("aligned", aligned), ("random", random))}
+    if not len(ns) == len(aligned) == len(random):
+        raise ValueError(f"ns, aligned and random must have the same length, got {len(ns)}, {len(aligned)}, {len(random)}")
+    for name, v in series.items():
+        if min(v) <= 0:
+            raise ValueError(f"{name} must be positive (a log-log plot), got {min(v)}")
+    ax = (fig := Figure(figsize=(5.5, 3.4), layout="constrained")).subplots()
+    ax.loglog(series["ns"], series["aligned"], "o-", label="η = ε·sign(w): ε‖w‖₁ ∝ n")
+    ax.loglog(series["ns"], series["random"], "s-", label="random signs: RMS ε‖w‖₂ ∝ √n")
+    ax.set(xlabel="dimension n", ylabel="change of wᵀx", title="many small changes add up (Goodfellow §3)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+# --------------------------------------------------------------------------- lesson 03: off the manifold
+
+
+def distance_figure(measures: dict, *, title: str | None = None) -> Figure:
+    """How far groups of images lie from real data, one panel per measure (lesson 03).
+
+    Args:
+        measures: ``{measure name: {group name: values (N,)}}``, e.g. ``{"nearest training
+            digit (L2)": {"real test digits": d_real, "direct": d_direct, ...}}``; every group
+            is drawn as a row of dots (one per image) with its median marked.
+        title: an overall title.
+
+    Returns:
+        The ``Figure``: panels side by side, the groups in the order given, top to bottom.
+    """
+    if not isinstance(measures, dict):
+        raise TypeError(f"measures must be a dict {{measure name: {{group name: values}}}}, got {type(measures).__name__}")
+    if not measures or not all(isinstance(g, dict) and g for g in measures.values()):
+        raise ValueError("measures must name at least one measure, each with at least one group of values")
+    for groups in measures.values():
+        for group, v in groups.items():
+            if not isinstance(v, torch.Tensor):
+                raise TypeError(f"measures[...][{group!r}] must be a 1-D tensor of values, got {type(v).__name__}")
+            if v.dim() != 1 or v.numel() == 0 or not bool(torch.isfinite(v).all()):
+                raise ValueError(f"measures[...][{group!r}] must be a non-empty 1-D tensor of finite values, "
+                                 f"got shape {tuple(v.shape)}")
+    rows = max(len(g) for g in measures.values())
+    fig = Figure(figsize=(4.2 * len(measures), 0.45 * rows + 1.2), layout="constrained")
+    axes = fig.subplots(1, len(measures), squeeze=False)[0]
+    spread = np.random.default_rng(0)  # vertical jitter of the dots only: the values are drawn as they are
+    for ax, (measure, groups) in zip(axes, measures.items()):
+        for row, v in enumerate(groups.values()):
+            vals = v.detach().float().cpu().numpy()
+            ax.scatter(vals, row + spread.uniform(-0.18, 0.18, len(vals)), s=9, alpha=0.5, color=f"C{row}")
+            ax.plot([np.median(vals)] * 2, [row - 0.3, row + 0.3], color="black", lw=2)
+        ax.set_yticks(range(len(groups)), list(groups), fontsize=9)
+        ax.set_ylim(len(groups) - 0.5, -0.5)
+        ax.set_xlabel(measure, fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
 def _register_ipython_png() -> None:
     # viz builds figures without pyplot (no global figure manager, nothing leaks between
     # cells), so IPython has no formatter for them unless `%matplotlib inline` ran: give it one.
@@ -523,3 +728,61 @@ def certified_curves(curves: dict[str, tuple[Sequence[float], Sequence[float]]],
     if title:
         ax.set_title(title, fontsize=10)
     return fig
+
+
+# --------------------------------------------------------------------------- lesson 07
+
+
+def attack_paths(paths, *, title: str | None = None) -> Figure:
+    """How attacks progress, step by step: mean loss (left) and share of digits fooled so far (right) (lesson 07).
+
+    Args:
+        paths: ``{label: attacks.apgd_path(...)}`` — anything with ``losses`` and ``misread``
+            of shape (steps + 1, N).
+        title: the figure's title.
+    """
+    fig = Figure(figsize=(9.0, 3.2), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    for label, path in paths.items():
+        losses, misread = path.losses.detach().cpu(), path.misread.cpu()
+        line, = left.plot(losses.nanmean(1).numpy(), label=label)
+        fooled = misread.cummax(0).values.float().mean(1) * 100  # fooled at this step or before
+        right.plot(fooled.numpy(), color=line.get_color(), label=label)
+    left.set_xlabel("step"), left.set_ylabel("mean loss"), left.legend(fontsize=8)
+    right.set_xlabel("step"), right.set_ylabel("digits fooled so far (%)"), right.set_ylim(0, 100)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def ensemble_curves(cumulative, *, reference=None, title: str | None = None) -> Figure:
+    """Robust accuracy as the ensemble grows, one line per model (lesson 07).
+
+    Args:
+        cumulative: ``{model: WorstCase.cumulative()}`` — ``{"clean": a, attack: a, ...}``.
+        reference: optional ``{model: accuracy}`` drawn as a dotted line (e.g. PGD-40's number).
+        title: the axes' title.
+    """
+    fig = Figure(figsize=(7.0, 3.4), layout="constrained")
+    ax = fig.subplots()
+    for name, curve in cumulative.items():
+        steps = list(curve)
+        line, = ax.plot(range(len(steps)), [100 * v for v in curve.values()], marker="o", label=name)
+        if reference and name in reference:
+            ax.axhline(100 * reference[name], color=line.get_color(), ls=":", lw=1)
+    ax.set_xticks(range(len(steps)), ["clean"] + [f"+ {s}" for s in steps[1:]])
+    ax.set_ylabel("robust accuracy (%)"), ax.set_ylim(0, 100), ax.legend(fontsize=8, loc="upper right")
+    ax.set_title(title or "the ensemble grows left to right (dotted: PGD-40)", fontsize=10)
+    return fig
+
+
+def checklist_table(reports):
+    """Carlini et al.'s checks (rows) × models (columns), ✓ or ✗, as a ``pandas.DataFrame`` (lesson 07).
+
+    Args:
+        reports: ``{model: checklist.sanity_checks(...)}``.
+    """
+    import pandas as pd
+
+    columns = {name: {c.item: "✓" if c.passed else "✗" for c in report.checks} for name, report in reports.items()}
+    return pd.DataFrame(columns)

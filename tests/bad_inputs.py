@@ -20,19 +20,21 @@ import math
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
 FUZZED = ("attacks.common", "attacks.cw", "attacks.gradient", "attacks.lbfgs", "attacks.minimum", "blackbox",
-          "bounds", "cache", "certified_training", "certify", "classic", "data", "directions", "encodings",
-          "evaluation", "evolution", "fooling", "layers", "models", "noise", "pools", "queries", "recipes",
-          "remedies", "schedules", "smoothing", "training", "transfer", "utils", "verify", "viz")
+          "bounds", "cache", "certified_training", "certify", "classic", "data", "decision", "directions", "encodings",
+          "evaluation", "evolution", "fooling", "layers", "manifold", "models", "noise", "pools", "queries", "recipes",
+          "remedies", "schedules", "smoothing", "tabular", "training", "transfer", "utils", "verify", "viz")
 
 EXEMPT = {  # public functions that take no input a learner could get wrong, with the reason
     "cache.cache_dir": "no arguments",
     "cache.shared_dirs": "no arguments",
     "blackbox.substitute_net": "no arguments",
     "fooling.imagenet_encoding": "no arguments",
+    "fooling.imagenet_cppn_encoding": "no arguments",
     "utils.eval_mode": "a context manager over a model: tested in test_utils",
     "utils.forked_rng": "a context manager: tested in test_utils and test_cache",
     "utils.progress": "its only check is the flag: tested in test_utils",
@@ -56,10 +58,14 @@ EXEMPT = {  # public functions that take no input a learner could get wrong, wit
     "evaluation.check_data": "a validator: exercised through robust_accuracy, robustness_curve, training.validate",
     "directions.check_indices": "a validator: exercised through label_purity, pixel_similarity, strips_figure",
     "encodings.check_shape": "a validator: exercised through make_encoding",
+    "noise.check_eps_values": "a validator: exercised through logit_path, logit_path_figure, alignment_figure",
     "attacks.common.reached": "an internal predicate of the attacks (inputs already checked)",
     "attacks.common.margin": "an internal loss of the attacks (inputs already checked)",
     "pools.refresh_pool": "a step of training.adversarial_train, which checks its inputs",
     "remedies.trades_loss": "a loss of training.training_step on logits it computed (inputs already checked)",
+    "blackbox.check_oracle": "a validator: exercised through simba, hop_skip_jump, train_substitute, transfer_success",
+    "tabular.check_table": "a validator: exercised through every tabular entry below",
+    "tabular.check_bounds": "a validator: exercised through one_feature_attack and viz.one_feature_sweep",
 }
 
 
@@ -77,6 +83,21 @@ class Tiny(nn.Module):
 
     def forward(self, x):
         return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+class TinyAE(nn.Module):
+    """An autoencoder on (1, 8, 8) images: ``reconstruct`` is all ``manifold.reconstruction_error`` needs."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(64, 64)
+
+    def reconstruct(self, x):
+        return torch.sigmoid(self.fc(x.flatten(1))).view_as(x)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))[:, :10]
 
 
 @functools.lru_cache(maxsize=1)
@@ -163,6 +184,33 @@ BAD: dict[str, list[tuple[str, object, type]]] = {
     "probs": [("a batch", lambda v: v[None], ValueError), ("a list", lambda v: v.tolist(), TypeError)],
     "names": [("too few names", lambda v: v[:1], ValueError), ("a string", "abc", TypeError)],
     "oracle": [("a model", lambda v: M(), TypeError), ("None", None, TypeError)],
+    "rows": [("a list", [[0.5]], TypeError), ("one row without the batch", lambda v: v[0], ValueError),
+             ("NaN", lambda v: np.where(np.arange(v.size).reshape(v.shape) == 0, np.nan, v), ValueError),
+             ("an empty table", lambda v: v[:0], ValueError), ("a torch tensor", lambda v: torch.from_numpy(v), TypeError),
+             ("strings", lambda v: v.astype(str), TypeError), ("None", None, TypeError)],
+    "row_labels": [("float labels", lambda v: v.astype(float), TypeError), ("the wrong length", lambda v: v[:1], ValueError),
+                   ("a class the model does not know", lambda v: v + 5, ValueError),
+                   ("a torch tensor", lambda v: torch.from_numpy(v), TypeError), ("None", None, TypeError)],
+    "row_classes": [("float labels", lambda v: v.astype(float), TypeError), ("the wrong length", lambda v: v[:1], ValueError),
+                    ("a label of -1", lambda v: v - 1, ValueError), ("None", None, TypeError)],
+    "row": [("a list", [0.5, 0.5, 0.5], TypeError), ("a table", lambda v: v[None], TypeError),
+            ("NaN", lambda v: np.where(np.arange(v.size) == 0, np.nan, v), ValueError), ("None", None, TypeError)],
+    "bounds": [("one array", lambda v: v[0], TypeError), ("the wrong length", lambda v: (v[0][:-1], v[1][:-1]), ValueError),
+               ("low above high", lambda v: (v[1] + 1, v[0]), ValueError), ("lists", lambda v: (list(v[0]), list(v[1])), TypeError),
+               ("NaN", lambda v: (v[0] * np.nan, v[1]), ValueError), ("None", None, TypeError)],
+    "classifiers": [("an empty dict", {}, ValueError), ("a list", lambda v: list(v.values()), TypeError),
+                    ("a string for a model", lambda v: {"m": "cnn"}, TypeError)],
+    "curves": [("an empty dict", {}, ValueError), ("a list", lambda v: list(v.values()), TypeError),
+               ("a bare tensor", lambda v: {"a": torch.zeros(3)}, TypeError),
+               ("lengths that differ", lambda v: {"a": (torch.ones(3, dtype=torch.long), torch.ones(2, dtype=torch.bool))},
+                ValueError)],
+    "rates": [("a rate of 2", {"r": 2.0}, ValueError), ("a string", {"r": "high"}, TypeError), ("a list", [0.5], TypeError)],
+    "result": [("a tuple", (1, 2), TypeError), ("None", None, TypeError)],
+    "columns": [("a list", [1], TypeError), ("a column past the end", {"tree": 9}, ValueError),
+                ("a float column", {"tree": 1.5}, TypeError), ("another model's name", {"other": 1}, ValueError)],
+    "measures": [("a list", lambda v: list(v.values()), TypeError), ("an empty dict", {}, ValueError),
+                 ("a list of values", lambda v: {"d": {"a": [0.1, 0.2]}}, TypeError),
+                 ("a NaN value", lambda v: {"d": {"a": torch.tensor([math.nan])}}, ValueError)],
 }
 
 NAME_KINDS = {  # a parameter's kind from its name, unless an entry overrides it
@@ -273,6 +321,7 @@ CASES = [
     Case("data.load_mnist", lambda: dict(), {"full": "flag", "download": "flag"}),
     Case("data.split_validation", lambda: dict(x=X(), y=Y(), n_val=2), {"x": "pixels", "y": "classes"}),
     Case("data.photo", lambda: dict(name="chelsea", size=32), {"name": "choice"}),
+    Case("data.round_trip", lambda: dict(x=X(), codec="jpeg", quality=75), {"x": "pixels", "codec": "choice", "quality": "count"}),
     Case("models.softmax_regression", lambda: dict()),
     Case("models.mlp", lambda: dict(hidden=(4,)), {"hidden": "widths"}),
     Case("models.autoencoder_softmax", lambda: dict(hidden=4), {"hidden": "count"}),
@@ -335,6 +384,10 @@ CASES = [
     Case("noise.gaussian_noise", lambda: dict(x=X(), sigma=0.1), {"x": "pixels"}),
     Case("noise.matched_noise", lambda: dict(x=X(), x_adv=X()), {"x": "pixels", "x_adv": "pixels"}),
     Case("noise.rescale_perturbation", lambda: dict(x=X(), x_adv=X(), rms=0.1), {"x": "pixels", "x_adv": "pixels"}),
+    Case("noise.sign_alignment", lambda: dict(w=X().flatten(1), eps=0.1, draws=2, generator=torch.Generator()),
+         {"w": "acts", "draws": "count"}),
+    Case("noise.logit_path", lambda: dict(model=M(), x=X(), direction=X() - 0.5, eps_values=[-0.1, 0.1]),
+         {"direction": "acts", "clip": "flag"}),
     Case("transfer.halves", lambda: dict(x=X(), y=Y()), {"x": "pixels", "y": "classes"}),
     Case("transfer.half_model", lambda: dict(name="p1-fc100", progress=False), {"name": "choice"}, run_good=False),
     Case("transfer.boundary_walk", lambda: A(eps=0.5, step=0.5), {"eps": "positive", "step": "positive"}),
@@ -356,12 +409,16 @@ CASES = [
     Case("fooling.gradient_ascent", lambda: dict(model=M(), targets=Y(), shape=(1, 8, 8), steps=1),
          {"targets": "targets", "shape": "shape", "l2": "positive", "blur_every": "count0", "blur_sigma": "positive"}),
     Case("fooling.cppn_ascent", lambda: dict(model=M(), targets=Y(), encoding=_cppn(), steps=1),
-         {"targets": "targets", "encoding": "attack"}),
+         {"targets": "targets", "encoding": "attack", "time_limit": "positive"}),
     Case("fooling.fooling_images", lambda: dict(model=M(), runs=1, shape=(1, 8, 8), generations=1, batch_size=2,
                                                 progress=False),
          {"shape": "shape", "until": "unit", "encodings": "encoding_names"}),
     Case("fooling.fooling_class_model", lambda: dict(progress=False), run_good=False),
     Case("fooling.imagenet_evolution", lambda: dict(progress=False), run_good=False),
+    Case("fooling.imagenet_cppn", lambda: dict(progress=False), run_good=False),
+    Case("manifold.nearest_distance", lambda: dict(x=X(), reference=X()), {"x": "pixels", "reference": "pixels"}),
+    Case("manifold.reconstruction_error", lambda: dict(autoencoder=TinyAE(), x=X()), {"autoencoder": "model", "x": "pixels"}),
+    Case("manifold.noise_confidence", lambda: dict(model=M(), n=3, shape=(1, 8, 8)), {"shape": "shape"}),
     # lesson 04
     Case("layers.names", lambda: dict(model=M())),
     Case("layers.resolve", lambda: dict(model=M(), layers="fc"), {"layers": "layer_names"}),
@@ -406,6 +463,17 @@ CASES = [
                                                                                     "levels": "count"}),
     Case("classic.tree_leaves", lambda: dict(tree=_tree()), {"tree": "model"}),
     Case("classic.predict_labels", lambda: dict(model=_tree(), x=X()), {"x": "pixels"}),
+    Case("decision.hop_skip_jump", lambda: dict(oracle=_oracle("label"), x=X(), y=Y(), max_queries=120, progress=False),
+         {"oracle": "oracle", "init_evals": "count", "max_evals": "count", "gamma": "positive"}),
+    Case("decision.distance_at", lambda: dict(result=_hsja(), budget=50), {"result": "result"}),
+    Case("tabular.load_breast_cancer", lambda: dict(test_size=0.3, seed=0), {"test_size": "unit"}),
+    Case("tabular.logistic_regression", lambda: dict(x=_rows(), y=_row_labels()),
+         {"x": "rows", "y": "row_classes", "C": "positive"}),
+    Case("tabular.decision_tree", lambda: dict(x=_rows(), y=_row_labels()),
+         {"x": "rows", "y": "row_classes", "max_depth": "count_or_none"}),
+    Case("tabular.feature_ranges", lambda: dict(x=_rows()), {"x": "rows"}),
+    Case("tabular.one_feature_attack", lambda: dict(model=_table_tree(), x=_rows(), y=_row_labels(), bounds=_bounds(), grid=3),
+         {"x": "rows", "y": "row_labels", "bounds": "bounds", "grid": "count"}),
     # figures and tables
     Case("viz.triptych", lambda: dict(x=X()[:2], x_adv=X()[:2], model=M(), labels=[str(i) for i in range(10)]),
          {"x": "pixels", "x_adv": "pixels", "labels": "names"}),
@@ -419,6 +487,15 @@ CASES = [
          {"x0": "pixels", "x1": "pixels", "p0": "probs", "p1": "probs", "names": "names"}),
     Case("viz.strips_figure", lambda: dict(x=X(), indices=torch.tensor([[0, 1], [2, 3]]), titles=["a", "b"]),
          {"x": "pixels", "indices": "indices", "titles": "names"}),
+    Case("viz.round_trip_figure", lambda: dict(probs={"png": torch.tensor([0.5, 0.2])}, names=["a", "b"], target_name="ostrich"),
+         {"probs": "attack", "names": "names"}),
+    Case("viz.logit_path_figure", lambda: dict(eps_values=[-0.1, 0.1], logits=torch.zeros(2, 10), true_class=3,
+                                               labels=[str(i) for i in range(10)]),
+         {"logits": "acts", "true_class": "count0", "labels": "names"}),
+    Case("viz.alignment_figure", lambda: dict(ns=[10, 100], aligned=[1.0, 10.0], random=[0.3, 1.0]),
+         {"ns": "eps_list", "aligned": "eps_list", "random": "eps_list"}),
+    Case("viz.distance_figure", lambda: dict(measures={"d": {"a": torch.rand(3), "b": torch.rand(2)}}),
+         {"measures": "measures"}),
     Case("viz.attacked_digits", lambda: dict(x=X(), x_adv=X(), y=Y(), pred=Y(), fooled=Y() > 1),
          {"x": "pixels", "x_adv": "pixels", "y": "classes", "pred": "classes"}),
     # lesson 08
@@ -470,6 +547,12 @@ CASES = [
                                                                                          "layers": "names"}),
     Case("viz.sandwich_bars", lambda: dict(rows={"m": {"clean": 0.9, "attack": 0.5}}), {"rows": "models"}),
     Case("viz.certified_curves", lambda: dict(curves={"s": ([0.0, 0.5], [0.9, 0.5])}), {"curves": "models"}),
+    Case("viz.queries_to_success", lambda: dict(curves={"a": (torch.tensor([1, 5, 9]), torch.tensor([True, True, False]))},
+                                                max_queries=10, lines={"b": 0.5}),
+         {"curves": "curves", "max_queries": "count", "lines": "rates"}),
+    Case("viz.one_feature_sweep", lambda: dict(models={"tree": _table_tree()}, row=_rows()[0], features={"tree": 1},
+                                               bounds=_bounds(), label=0),
+         {"models": "classifiers", "row": "row", "features": "columns", "bounds": "bounds", "label": "count0"}),
     # utils
     Case("utils.get_device", lambda: dict(device="cpu")),
     Case("utils.set_seed", lambda: dict(seed=0), {"seed": "count0"}),
@@ -490,6 +573,28 @@ def _verdicts():
     from lessons import verify
 
     return verify.verify_all(SEQ(), X()[:1], SEQ()(X()[:1]).argmax(1), 0.001, time_limit=5, progress=False)
+def _rows():
+    return np.random.default_rng(0).normal(size=(20, 3))
+
+
+def _row_labels():
+    return np.arange(20, dtype=np.int64) % 2
+
+
+def _bounds():
+    return (_rows().min(0), _rows().max(0))
+
+
+def _table_tree():
+    from lessons import tabular
+
+    return tabular.decision_tree(_rows(), _row_labels(), max_depth=3)
+
+
+def _hsja():
+    from lessons import decision
+
+    return decision.hop_skip_jump(_oracle("label"), X(), Y(), max_queries=120, generator=torch.Generator().manual_seed(0))
 
 
 def _lenet():

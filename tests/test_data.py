@@ -81,3 +81,38 @@ def test_photo_size_and_errors():
 def test_imagenet_labels():
     labels = data.imagenet_labels()
     assert len(labels) == 1000 and labels[9] == "ostrich" and labels[281] == "tabby"
+
+
+def test_round_trip_8bit_and_png_are_the_same_grid():
+    x = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    eight = data.round_trip(x, "8bit")
+    assert eight.shape == x.shape and eight.dtype == x.dtype
+    assert torch.equal(eight, (x * 255).round() / 255)  # the nearest of the 256 levels
+    assert float((eight - x).abs().max()) <= 0.5 / 255 + 1e-6
+    assert torch.equal(data.round_trip(x, "png"), eight)  # PNG is lossless: nothing more is lost
+    assert torch.equal(data.round_trip(eight, "8bit"), eight)  # on the grid already: unchanged
+    grey = x[:, :1]
+    assert torch.equal(data.round_trip(grey, "png"), data.round_trip(grey, "8bit"))
+
+
+def test_round_trip_jpeg_is_lossy_and_quality_matters():
+    # a smooth photo: JPEG keeps it close, and closer at a higher quality
+    x = data.photo("chelsea", size=64)
+    err = {q: float((data.round_trip(x, "jpeg", quality=q) - x).abs().mean()) for q in (30, 75, 95)}
+    assert err[95] < err[75] < err[30] < 0.05
+    noise = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    assert float((data.round_trip(noise, "jpeg", quality=75) - noise).abs().mean()) > 0.05  # noise is not
+
+
+def test_round_trip_errors():
+    x = torch.rand(1, 3, 8, 8)
+    with pytest.raises(ValueError, match="codec"):
+        data.round_trip(x, "gif")
+    with pytest.raises(ValueError, match="channels"):
+        data.round_trip(torch.rand(1, 2, 8, 8), "png")
+    with pytest.raises(ValueError, match="quality"):
+        data.round_trip(x, "jpeg", quality=0)
+    with pytest.raises(TypeError, match="quality"):
+        data.round_trip(x, "jpeg", quality=75.0)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        data.round_trip(x * 255, "8bit")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 import torch
@@ -208,6 +209,45 @@ def test_cppn_ascent_raises_the_target_probability_and_keeps_a_cppn(cnn):
     assert torch.equal(genomes["m0"], start["m0"]) and torch.equal(genomes["act"], start["act"])
 
 
+def test_gradient_cppn_renders_small_then_upsamples_and_is_differentiable():
+    enc = encodings.GradientCPPN((3, 32, 32), hidden=(8, 8), resolution=16)
+    genomes = enc.init(3, gen())
+    assert set(genomes) == {"w0", "b0", "w1", "b1", "w2", "b2"} and genomes["w0"].shape == (3, 3, 8)
+    x = enc.render(genomes)
+    assert x.shape == (3, 3, 32, 32) and 0 <= float(x.min()) and float(x.max()) <= 1
+    assert float(x.flatten(1).std(1).min()) > 0.01  # patterns, not flat images
+    same_size = encodings.GradientCPPN((3, 16, 16), hidden=(8, 8), resolution=16).render(genomes)
+    up = torch.nn.functional.interpolate(same_size, size=(32, 32), mode="bilinear", align_corners=False)
+    assert torch.allclose(up, x, atol=1e-6)  # drawn at 16 px, then upsampled
+    w = genomes["w1"].clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(enc.render(dict(genomes, w1=w)).sum(), w)
+    assert float(g.abs().sum()) > 0
+    torch.testing.assert_close(enc.render(enc.init(3, gen())), x)  # same seed, same CPPNs
+    with pytest.raises(ValueError, match="multiples of 4"):
+        encodings.GradientCPPN(hidden=(6,))
+    with pytest.raises(ValueError, match="resolution must be at most"):
+        encodings.GradientCPPN((3, 32, 32), resolution=64)
+
+
+def test_cppn_ascent_tunes_a_gradient_cppn_and_stops_on_time(cnn):
+    enc = encodings.GradientCPPN((1, 28, 28), hidden=(8, 8), resolution=14)
+    targets = torch.tensor([1, 7])
+    start = enc.init(2, gen())
+    before = models.predict(cnn, enc.render(start))[torch.arange(2), targets]
+    genomes, images = fooling.cppn_ascent(cnn, targets, enc, steps=30, lr=0.05, genomes=start)
+    after = models.predict(cnn, images)[torch.arange(2), targets]
+    assert bool((after > before).all()) and float(after.min()) > 0.9
+    assert torch.allclose(enc.render(genomes), images, atol=1e-6)
+    assert not torch.equal(genomes["b0"], start["b0"])  # biases are genes too
+    t0 = time.perf_counter()
+    fooling.cppn_ascent(cnn, targets, enc, steps=100_000, time_limit=0.2, genomes=start)
+    assert time.perf_counter() - t0 < 20
+    with pytest.raises(ValueError, match="one CPPN per target"):
+        fooling.cppn_ascent(cnn, targets[:1], enc, genomes=start)
+    with pytest.raises(TypeError, match="keys"):
+        fooling.cppn_ascent(cnn, targets, enc, genomes=encodings.CPPNEncoding().init(2))
+
+
 # --------------------------------------------------------------------------- data sets and caches
 
 
@@ -248,8 +288,27 @@ def test_imagenet_run_is_cached_atomically_and_read_back_exactly(tmp_path, monke
     assert torch.equal(third.images, first.images)
 
 
+def test_imagenet_cppn_run_is_cached_and_read_back_exactly(tmp_path, monkeypatch):
+    monkeypatch.setenv("LESSONS_CACHE", str(tmp_path))
+    monkeypatch.setitem(fooling._IMAGENET_CPPN, "steps", 3)
+    monkeypatch.setitem(fooling._IMAGENET_CPPN, "hidden", (4,))
+    monkeypatch.setitem(fooling._IMAGENET_CPPN, "resolution", 16)
+    first = fooling.imagenet_cppn(model=_TinyImageNet(), progress=False)
+    k = len(fooling.IMAGENET_CLASSES)
+    assert first.cache_info["cached"] is False and first.history.shape == (3, k) and first.images.shape == (k, 3, 224, 224)
+    assert first.seconds > 0 and first.cpu_seconds > 0 and first.threads >= 1
+    with torch.no_grad():  # the stored confidences are the model's on the stored images
+        probs = torch.softmax(_TinyImageNet()(first.images), dim=1)[torch.arange(k), torch.tensor(first.classes)]
+    assert torch.allclose(probs, first.confidence, atol=1e-5)
+    second = fooling.imagenet_cppn(progress=False)  # no model needed: read from the cache
+    assert second.cache_info["cached"] is True
+    assert torch.equal(second.images, first.images) and torch.equal(second.history, first.history)
+    assert second.seconds == first.seconds and second.classes == first.classes
+    assert second.recipe == first.recipe and second.recipe["steps"] == 3  # what to repeat live, as it was run
+
+
 def test_cached_models_are_exposed_for_warm():
-    assert set(fooling.CACHED_MODELS) == {"cnn-fooling-class", "imagenet-cppn-run"}
+    assert set(fooling.CACHED_MODELS) == {"cnn-fooling-class", "imagenet-cppn-run", "imagenet-gradient-cppn"}
     assert all(callable(v) for v in fooling.CACHED_MODELS.values())
 
 

@@ -86,3 +86,53 @@ def test_noise_arguments_are_checked(batch):
         noise.gaussian_noise(x, torch.ones(3))
     with pytest.raises(TypeError, match="generator must be a torch.Generator"):
         noise.gaussian_noise(x, 0.1, generator=0)
+
+
+def test_sign_alignment_grows_like_n_and_random_like_sqrt_n():
+    g = torch.Generator().manual_seed(0)
+    ns = [100, 10_000]
+    rows = [torch.randn(1, n, generator=g) for n in ns]
+    out = [noise.sign_alignment(w, 0.01, draws=400, generator=g) for w in rows]
+    for w, (aligned, random) in zip(rows, out):
+        assert float(aligned) == pytest.approx(0.01 * float(w.abs().sum()), rel=1e-5)  # exactly ε‖w‖₁
+        assert float(random) == pytest.approx(0.01 * float(w.norm()), rel=0.15)  # RMS of ε·sᵀw is ε‖w‖₂
+    growth_aligned = float(out[1][0] / out[0][0])
+    growth_random = float(out[1][1] / out[0][1])
+    assert 80 < growth_aligned < 120  # 100× the dimension: ~100× the change
+    assert 8 < growth_random < 12  # ... but only ~10× for random signs
+
+
+def test_sign_alignment_is_seeded_and_checks_inputs():
+    w = torch.randn(2, 3, 4, 4)
+    a = noise.sign_alignment(w, 0.1, draws=5, generator=torch.Generator().manual_seed(1))
+    b = noise.sign_alignment(w, 0.1, draws=5, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a[1], b[1]) and a[0].shape == (2,)
+    with pytest.raises(ValueError, match=r"\(N, n\)"):
+        noise.sign_alignment(torch.randn(5))
+    with pytest.raises(TypeError, match="float tensor"):
+        noise.sign_alignment([1.0, 2.0])
+    with pytest.raises(ValueError, match="finite"):
+        noise.sign_alignment(torch.tensor([[1.0, math.nan]]))
+
+
+def test_logit_path_is_linear_for_softmax_regression_and_matches_the_model(batch):
+    x, y = batch[0][:4], batch[1][:4]
+    model = models.pretrained("softmax-wd1e-4", device="cpu", progress=False)
+    direction = attacks.input_gradient(model, x, y).sign()
+    eps = [-0.2, -0.1, 0.0, 0.1, 0.2]
+    path = noise.logit_path(model, x, direction, eps)
+    assert path.shape == (4, 5, 10)
+    with torch.no_grad():
+        assert torch.allclose(path[:, 2], model(x), atol=1e-5)
+        assert torch.allclose(path[:, 4], model(x + 0.2 * direction), atol=1e-5)
+        assert torch.allclose(noise.logit_path(model, x, direction, [0.2], clip=True)[:, 0],
+                              model((x + 0.2 * direction).clamp(0, 1)), atol=1e-5)
+    second = path[:, 2:] - 2 * path[:, 1:-1] + path[:, :-2]
+    assert float(second.abs().max()) < 1e-3  # a linear model: logits exactly linear in ε
+    assert bool((path[:, 4].argmax(1) != y).all())  # and the loss went up: wrong at ε = 0.2
+    with pytest.raises(ValueError, match="shape"):
+        noise.logit_path(model, x, direction[:1], eps)
+    with pytest.raises(TypeError, match="eps_values"):
+        noise.logit_path(model, x, direction, 0.1)
+    with pytest.raises(ValueError, match="empty"):
+        noise.logit_path(model, x, direction, [])

@@ -49,3 +49,39 @@ def test_to_numpy_image_handles_grey_and_rgb():
     assert viz.to_numpy_image(torch.rand(3, 5, 6)).shape == (5, 6, 3)
     with pytest.raises(ValueError, match="one image"):
         viz.to_numpy_image(torch.rand(2, 1, 5, 5))
+
+
+def test_round_trip_logit_path_and_alignment_figures():
+    fig = viz.round_trip_figure({"float": torch.tensor([0.9, 0.4]), "JPEG 75": torch.tensor([0.1, 0.0])},
+                                names=["chelsea", "coffee"], target_name="ostrich")
+    assert isinstance(fig, Figure) and "ostrich" in fig.axes[0].get_title()
+    assert len(fig.axes[0].patches) == 4  # 2 photos × 2 codecs
+    with pytest.raises(ValueError, match="one entry per photo"):
+        viz.round_trip_figure({"float": torch.tensor([0.9, 0.4])}, names=["a"], target_name="ostrich")
+    eps = [-0.1, 0.0, 0.1]
+    logits = torch.tensor([[2.0, 0.0], [1.0, 0.5], [0.0, 1.0]])
+    fig = viz.logit_path_figure(eps, logits, true_class=0, labels=["cat", "dog"])
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 2 and lines[0].get_linewidth() > lines[1].get_linewidth()  # the true class stands out
+    with pytest.raises(ValueError, match="true_class"):
+        viz.logit_path_figure(eps, logits, true_class=5)
+    with pytest.raises(ValueError, match="E = 3"):
+        viz.logit_path_figure(eps, logits[:2], true_class=0)
+    fig = viz.alignment_figure([10, 100], [1.0, 10.0], [0.3, 1.0])
+    assert fig.axes[0].get_xscale() == "log" and len(fig.axes[0].get_lines()) == 2
+    with pytest.raises(ValueError, match="same length"):
+        viz.alignment_figure([10], [1.0, 2.0], [1.0])
+
+
+def test_distance_figure_draws_one_panel_per_measure_and_every_value():
+    groups = {"real": torch.tensor([1.0, 2.0, 3.0]), "fooling": torch.tensor([9.0, 10.0])}
+    fig = viz.distance_figure({"L2": groups, "RMS": {"real": torch.tensor([0.1]), "fooling": torch.tensor([0.3])}})
+    assert len(fig.axes) == 2
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["real", "fooling"] and ax.get_xlabel() == "L2"
+    xs = sorted(float(v) for coll in ax.collections for v in coll.get_offsets()[:, 0])
+    assert xs == [1.0, 2.0, 3.0, 9.0, 10.0]  # every value drawn where it is: jitter is vertical only
+    medians = sorted(line.get_xdata()[0] for line in ax.lines)
+    assert medians == [2.0, 9.5]
+    with pytest.raises(ValueError, match="finite"):
+        viz.distance_figure({"L2": {"a": torch.tensor([float("nan")])}})

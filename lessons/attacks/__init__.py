@@ -1,7 +1,9 @@
 """Adversarial attacks on images in pixel space [0, 1]: one protocol, one file per attack.
 
 Introduced in lesson 00 (``fgsm``, ``pgd``); lesson 01 adds the minimum-distortion attacks
-(``lbfgs``, ``cw_l2``, ``smallest_eps``, ``minimum_distortion``).
+(``lbfgs``, ``cw_l2``, ``smallest_eps``, ``minimum_distortion``); lesson 07 adds the losses an
+attack can climb (``losses``: cross-entropy, C&W margin, DLR), Auto-PGD (``apgd``, with
+``apgd_path`` to watch one run) and the black-box Square Attack (``square``).
 
 **The attack protocol.** Every attack is a plain function of the model and the images:
 
@@ -12,7 +14,9 @@ Introduced in lesson 00 (``fgsm``, ``pgd``); lesson 01 adds the minimum-distorti
 
 Both return the *adversarial images* (never the perturbation): detached, same shape, dtype
 and device as ``x``, inside the [0, 1] box. ``y`` holds the true classes (or the targets
-when ``targeted``), and every label must be one of the model's classes. The model is a
+when ``targeted``; ``apgd(targeted=True)``, Croce & Hein's APGD-T, is the one exception: it
+picks its own targets and ``y`` stays the true classes), and every label must be one of the
+model's classes. The model is a
 ``torch.nn.Module`` returning logits, with its normalisation inside; it keeps its mode
 (train/eval) and its parameters' ``.grad``; the caller's tensors are never written to.
 Gradients come from ``torch.autograd.grad`` with respect to the input only.
@@ -25,11 +29,14 @@ validation inside ``training.adversarial_train`` — takes a **bound attack**: a
     x_adv = attack(model, x, y)
 """
 
+from . import losses
+from .apgd import apgd, apgd_path
 from .common import NORMS, random_targets
 from .cw import cw_l2
 from .gradient import fgsm, input_gradient, pgd
 from .lbfgs import lbfgs
 from .minimum import Distortion, measure, minimum_distortion, smallest_eps
+from .square import SquareResult, square, square_attack
 
 __all__ = [
     "NORMS",
@@ -43,4 +50,10 @@ __all__ = [
     "Distortion",
     "measure",
     "minimum_distortion",
+    "losses",
+    "apgd",
+    "apgd_path",
+    "square",
+    "square_attack",
+    "SquareResult",
 ]

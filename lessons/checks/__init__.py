@@ -18,6 +18,7 @@ from .l03 import check_fool_with_budget, check_mutation
 from .l04 import check_digit_direction, check_top_k
 from .l05 import check_breaking_eps, check_pgd_training_step, check_robust_accuracy
 from .l06 import check_linear_attack, check_simba_step
+from .l07 import check_dlr, check_mystery, check_mystery_blackbox, check_straight_through
 from .l08 import check_certify, check_interval_layer
 
 __all__ = [
@@ -28,5 +29,6 @@ __all__ = [
     "check_top_k", "check_digit_direction",
     "check_pgd_training_step", "check_breaking_eps", "check_robust_accuracy",
     "check_linear_attack", "check_simba_step",
+    "check_dlr", "check_straight_through", "check_mystery_blackbox", "check_mystery",
     "check_interval_layer", "check_certify",
 ]

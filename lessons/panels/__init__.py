@@ -15,9 +15,10 @@ from .l03 import LiveEvolution, evolution
 from .l04 import Quiz, direction_explorer, quiz
 from .l05 import robustness
 from .l06 import knowledge
+from .l07 import ensemble
 from .l08 import guarantees
 
 __all__ = [
     "photo_attack", "attack_explorer", "transfer", "evolution", "LiveEvolution", "quiz", "Quiz",
-    "direction_explorer", "robustness", "knowledge", "guarantees",
+    "direction_explorer", "robustness", "knowledge", "ensemble", "guarantees",
 ]
