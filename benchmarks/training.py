@@ -4,9 +4,8 @@ Run: ``python benchmarks/training.py`` (all recipes, 2 threads, retrained from s
 cache is neither read nor written). Options: ``--threads N``, ``--methods pgd fgsm``,
 ``--cached`` (evaluate the cached models instead of retraining), ``--restart-n`` /
 ``--restarts`` (the PGD-with-restarts column), ``--study`` (the pool study over seeds, from
-the cache), ``--ideas`` (retrain the stretch-goal variants of the PGD recipe), ``--apgd N``
-(add APGD-CE + APGD-T from torchattacks on the first N test digits, if it is installed),
-``--no-progress``.
+the cache), ``--ideas`` (retrain the stretch-goal variants of the PGD recipe), ``--ensemble N``
+(add lesson 07's attack ensemble on the first N test digits), ``--no-progress``.
 
 What it prints, per recipe: training wall time and process CPU time (all threads), the
 chosen epoch, and on the 1,000 test digits: clean accuracy, FGSM (ε = 0.3) and PGD-40
@@ -14,10 +13,9 @@ chosen epoch, and on the 1,000 test digits: clean accuracy, FGSM (ε = 0.3) and 
 the first ``--restart-n`` test digits. Then the lesson's hard requirements (PGD model: ≥ 80%
 under PGD-40, ≥ 90% clean, ≤ 3 minutes of training) and the total.
 
-``--apgd`` is an *independent* reference (torchattacks' APGD, Croce & Hein 2020, with 100 steps
-each as in their AutoAttack; torchattacks' own ``AutoAttack`` wrapper runs only 10): lesson 07
-builds the course's own ensemble. Restarts of one attack cannot reveal gradient masking;
-different attacks can.
+``--ensemble`` runs ``evaluation.worst_case`` over ``evaluation.ensemble(0.3, **audit.ENSEMBLE)``
+(APGD-CE, APGD-DLR, APGD-T, Square — the budgets lesson 07's ``audit.lesson05`` uses on the first
+200 test digits). Restarts of one attack cannot reveal gradient masking; different attacks can.
 
 Timings depend on what else the machine is doing. A reference workload (PGD-40 on 1,000
 digits against the lesson-00 CNN) is timed first, in the same conditions, so the figures can
@@ -33,7 +31,7 @@ import time
 
 import torch
 
-from lessons import attacks, data, evaluation, models, recipes
+from lessons import attacks, audit, data, evaluation, models, recipes
 
 # The stretch goal of issue 16: ideas against robust overfitting on few digits, each a change
 # of the PGD recipe (selection on the 500 held-out training digits, never on the test digits).
@@ -53,18 +51,9 @@ def _reference(threads: int) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def apgd_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Accuracy under APGD-CE then APGD-T (9 targets), 100 steps each, ε = 0.3 (torchattacks)."""
-    import torchattacks
-
-    model = model.cpu().eval()
-    robust = evaluation.correct(model, x, y)
-    for attack in (torchattacks.APGD(model, norm="Linf", eps=0.3, steps=100, n_restarts=1, seed=0, loss="ce"),
-                   torchattacks.APGDT(model, norm="Linf", eps=0.3, steps=100, n_restarts=1, seed=0, n_classes=10)):
-        idx = robust.nonzero().flatten()
-        if len(idx):
-            robust[idx] &= evaluation.correct(model, attack(x[idx], y[idx]), y[idx])
-    return float(robust.float().mean())
+def ensemble_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Robust accuracy under lesson 07's ensemble at ε = 0.3, with lesson 07's audit budgets."""
+    return evaluation.worst_case(model, x, y, evaluation.ensemble(0.3, **audit.ENSEMBLE), progress=False).robust_accuracy
 
 
 def _study() -> None:
@@ -89,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--restarts", type=int, default=5)
     parser.add_argument("--study", action="store_true", help="print the pool study (cached models; trains missing ones)")
     parser.add_argument("--ideas", action="store_true", help="also retrain the stretch-goal variants of the PGD recipe")
-    parser.add_argument("--apgd", type=int, default=0, help="APGD-CE + APGD-T on the first N test digits (torchattacks)")
+    parser.add_argument("--ensemble", type=int, default=0, help="lesson 07's attack ensemble on the first N test digits")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -103,9 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     ref_wall, ref_cpu = _reference(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s); reference PGD-40 on 1,000 digits: "
           f"{ref_wall:.1f} s wall, {ref_cpu:.1f} s CPU (idle 2-core machine: about 4-9 s)", flush=True)
-    apgd_col = f"  {f'APGD (n={args.apgd})':>13}" if args.apgd else ""
+    ens_col = f"  {f'ensemble (n={args.ensemble})':>17}" if args.ensemble else ""
     header = (f"{'recipe':<14} {'train wall':>10} {'train CPU':>9} {'epoch':>7}  {'clean':>6} {'FGSM':>6} {'PGD-40':>6}  "
-              f"{f'PGD-40×{args.restarts} (n={args.restart_n})':>20}{apgd_col}  {'eval s':>6}")
+              f"{f'PGD-40×{args.restarts} (n={args.restart_n})':>20}{ens_col}  {'eval s':>6}")
     runs = [(name, recipes.RECIPES[name]) for name in args.methods]
     if args.ideas:
         runs += [(f"pgd+{idea}", dict(recipes.RECIPES["pgd"], **change)) for idea, change in IDEAS.items()]
@@ -126,14 +115,16 @@ def main(argv: list[str] | None = None) -> int:
                "FGSM": evaluation.robust_accuracy(model, test, functools.partial(attacks.fgsm, eps=0.3)),
                "PGD-40": evaluation.robust_accuracy(model, test, pgd40()),
                "restarts": evaluation.robust_accuracy(model, sub, pgd40(), restarts=args.restarts)}
-        if args.apgd:
-            row["APGD"] = apgd_accuracy(model, mnist.x_test[: args.apgd], mnist.y_test[: args.apgd])
+        if args.ensemble and args.cached and name in recipes.RECIPES and args.ensemble == audit.N_DIGITS:
+            row["ensemble"] = audit.lesson05(name, progress=False).accuracies()["ensemble"]  # lesson 07's cached run
+        elif args.ensemble:
+            row["ensemble"] = ensemble_accuracy(model, mnist.x_test[: args.ensemble], mnist.y_test[: args.ensemble])
         eval_s = time.perf_counter() - start
         results[name] = (row, info)
         epoch = f"{info['best_epoch'] + 1:>3}/{info['epochs']:<3}"
         rows.append(f"{name:<14} {info['train_seconds']:>9.1f}s {info['cpu_seconds']:>8.1f}s {epoch}  "
                     f"{row['clean']:>6.1%} {row['FGSM']:>6.1%} {row['PGD-40']:>6.1%}  {row['restarts']:>20.1%}"
-                    + (f"  {row['APGD']:>13.1%}" if args.apgd else "") + f"  {eval_s:>6.1f}")
+                    + (f"  {row['ensemble']:>17.1%}" if args.ensemble else "") + f"  {eval_s:>6.1f}")
         if info.get("catastrophic_epoch") is not None:
             rows[-1] += f"  (catastrophic-overfitting sign in epoch {info['catastrophic_epoch'] + 1})"
         print(rows[-1], flush=True)
