@@ -7,8 +7,8 @@ written to the cache). Options: ``--n`` (test digits for attacks, IBP and the ch
 ``--retrain`` (also retrain the IBP and noise recipes from scratch to time them), ``--threads``.
 
 Per model of ``certify.COURSE_MODELS`` and ε: clean accuracy; PGD-40 (one start, step
-2.5·ε/40); the best attack (``certify.BEST_ATTACK``; at merge lesson 07's attack ensemble replaces
-it, and this column is then the ensemble's); the exact MILP verdicts (verified / broken /
+2.5·ε/40); the best attack (``certify.BEST_ATTACK``: lesson 07's ensemble, worst case per digit, with the
+budgets of lesson 07's audit); the exact MILP verdicts (verified / broken /
 unknown and seconds per digit; fully connected networks only — the CNNs are out of reach in
 seconds); IBP-verified accuracy; and the smoothing certified accuracy at two L2 radii (σ = the
 model's training σ, or 0.25 for models not trained with noise; n0 = 100, n = 1,000,

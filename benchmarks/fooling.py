@@ -51,7 +51,7 @@ def mnist(seeds: int, max_generations: int) -> None:
         x = torch.rand((10, 1, 28, 28), generator=torch.Generator().manual_seed(seed))
         steps = 0
         while True:  # chunks of 10 Adam steps (each chunk restarts Adam's moments) until all pass
-            x = fooling.gradient_ascent(cnn, torch.arange(10), start=x, steps=10, lr=0.05)
+            x = fooling.gradient_ascent(cnn, torch.arange(10), start=x, steps=10, lr=0.05, progress=False)
             steps += 10
             p = models.predict(cnn, x).diagonal()
             if bool((p >= 0.9999).all()) or steps >= 500:
@@ -104,7 +104,7 @@ def imagenet(budget: float, threads: int) -> None:
     wall, cpu = time.perf_counter(), time.process_time()
     x, steps = torch.rand((len(classes), 3, 224, 224), generator=torch.Generator().manual_seed(0)), 0
     while time.process_time() - cpu < budget:
-        x = fooling.gradient_ascent(net, targets, start=x, steps=5, lr=0.02)
+        x = fooling.gradient_ascent(net, targets, start=x, steps=5, lr=0.02, progress=False)
         steps += 5
     report("pixels, gradient ascent:", score(x), steps, time.perf_counter() - wall, time.process_time() - cpu)
     print("  paper (Nguyen et al. 2015): CPPN evolution median 88.11% over 1,000 classes (AlexNet, days on a cluster)")

@@ -23,11 +23,12 @@ import torch
 from . import attacks, cache, recipes
 from .data import load_mnist
 from .evaluation import WorstCase, ensemble, robust_mask, worst_case
-from .utils import check_choice, check_positive_int, forked_rng
+from .utils import check_bool, check_choice, check_model, check_positive_int, forked_rng
 
 __all__ = ["N_DIGITS", "EPS", "ENSEMBLE", "Audit", "lesson05", "weights_id", "CACHED_MODELS"]
 
 N_DIGITS = 200  # the first test digits every model is measured on
+_TEST_DIGITS = 1000  # load_mnist()'s test set
 EPS = 0.3
 # evaluation.ensemble with smaller budgets than AutoAttack's (Square 5,000 queries, APGD-T 9 targets), so
 # that ``make warm`` measures all five models in a few CPU minutes; benchmarks/evaluation.py runs the full ones.
@@ -65,7 +66,7 @@ class Audit:
 def weights_id(model: torch.nn.Module) -> str:
     """A digest of ``model``'s weights: a cached result measured on them is reused only for these very weights."""
     digest = hashlib.sha1()
-    for key, tensor in sorted(model.state_dict().items()):
+    for key, tensor in sorted(check_model(model).state_dict().items()):
         digest.update(key.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
@@ -107,8 +108,11 @@ def lesson05(name: str, *, n: int = N_DIGITS, progress: bool = True) -> Audit:
     Returns:
         An ``Audit``; ``audit.accuracies()`` gives the four numbers of lesson 05's summary table.
     """
-    check_choice("model name", name, tuple(recipes.RECIPES))
+    check_choice("name", name, tuple(recipes.RECIPES))  # every argument is checked before a model is loaded
     n = check_positive_int("n", n)
+    if n > _TEST_DIGITS:
+        raise ValueError(f"n must be at most {_TEST_DIGITS} (the test digits load_mnist() holds), got {n}")
+    check_bool("progress", progress)
     model = recipes.robust_model(name, device="cpu", progress=progress)
     version = cache.fingerprint({"model": weights_id(model), "n": n, "eps": EPS, "ensemble": ENSEMBLE,
                                  "pgd": "40x0.01, 4 more"})

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .models import Normalize
-from .utils import check_in_range, check_labels, check_model_input, eval_mode, model_device
+from .utils import check_images, check_in_range, check_labels, check_model, check_model_input, eval_mode, model_device
 
 __all__ = ["SUPPORTED", "input_box", "interval_forward", "layer_bounds", "interval_bounds",
            "margin_bounds", "worst_case_logits", "verified"]
@@ -32,7 +32,10 @@ SUPPORTED = (nn.Sequential, Normalize, nn.Flatten, nn.Linear, nn.Conv2d, nn.ReLU
 
 def input_box(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     """The L∞ ball of radius ``eps`` around images ``x`` (N, C, H, W), clipped to the pixel box [0, 1]."""
-    eps = check_in_range("eps", eps, 0.0, 1.0)
+    return _box(check_images(x, "x"), check_in_range("eps", eps, 0.0, 1.0))
+
+
+def _box(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     return (x - eps).clamp(0, 1), (x + eps).clamp(0, 1)
 
 
@@ -49,9 +52,27 @@ def interval_forward(layer: nn.Module, lo: torch.Tensor, hi: torch.Tensor) -> tu
     Raises:
         TypeError: a layer interval arithmetic is not written for here (the message names it).
     """
+    check_model(layer, "layer")
+    for name, bound in (("lo", lo), ("hi", hi)):
+        if not isinstance(bound, torch.Tensor) or not bound.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor of bounds, got {type(bound).__name__} "
+                            f"{getattr(bound, 'dtype', '')}".rstrip())
+    if lo.shape != hi.shape:
+        raise ValueError(f"lo and hi must have the same shape, got {tuple(lo.shape)} and {tuple(hi.shape)}")
+    if not bool((lo <= hi).all()):  # also false for NaN
+        raise ValueError("lo must be at most hi everywhere (and not NaN), got lo > hi somewhere")
+    try:
+        return _forward(layer, lo, hi)
+    except RuntimeError as err:  # a shape the layer cannot take
+        raise ValueError(f"layer {type(layer).__name__} cannot take lo and hi of shape {tuple(lo.shape)} "
+                         f"({str(err).strip().splitlines()[0]})") from None
+
+
+def _forward(layer: nn.Module, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Interval arithmetic through one layer (``interval_forward`` without its checks)."""
     if isinstance(layer, nn.Sequential):
         for sub in layer:
-            lo, hi = interval_forward(sub, lo, hi)
+            lo, hi = _forward(sub, lo, hi)
         return lo, hi
     if isinstance(layer, (nn.Linear, nn.Conv2d)):
         centre, radius = (hi + lo) / 2, (hi - lo) / 2
@@ -63,16 +84,24 @@ def interval_forward(layer: nn.Module, lo: torch.Tensor, hi: torch.Tensor) -> tu
         return c - r, c + r
     if isinstance(layer, (Normalize, nn.Flatten, nn.ReLU, nn.MaxPool2d)):
         return layer(lo), layer(hi)  # monotone non-decreasing: the corners map to the corners
-    raise TypeError(f"interval bounds through {type(layer).__name__} are not written here; supported layers: "
+    raise TypeError(f"layer {type(layer).__name__}: interval bounds through it are not written here; supported: "
                     f"{', '.join(t.__name__ for t in SUPPORTED)}")
 
 
 def _check(model: nn.Module, x: torch.Tensor, eps: float) -> tuple[float, int]:
     num_classes = check_model_input(model, x)
-    if not isinstance(model, nn.Sequential):
+    unsupported = sorted({type(m).__name__ for m in model.modules() if not isinstance(m, SUPPORTED)})
+    if not isinstance(model, nn.Sequential) or unsupported:
+        got = type(model).__name__ if not isinstance(model, nn.Sequential) else f"one with {', '.join(unsupported)}"
         raise TypeError(f"model must be an nn.Sequential of {', '.join(t.__name__ for t in SUPPORTED[1:])} "
-                        f"for interval bounds, got {type(model).__name__}")
+                        f"for interval bounds, got {got}")
     return check_in_range("eps", eps, 0.0, 1.0), num_classes
+
+
+def _check_labelled(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> tuple[float, torch.Tensor]:
+    """``_check``, and labels ``y`` among the model's classes, on the model's device."""
+    eps, num_classes = _check(model, x, eps)
+    return eps, check_labels(y, x.shape[0], "y", num_classes=num_classes).to(model_device(model, x))
 
 
 def layer_bounds(model: nn.Sequential, x: torch.Tensor, eps: float) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
@@ -82,11 +111,11 @@ def layer_bounds(model: nn.Sequential, x: torch.Tensor, eps: float) -> list[tupl
     """
     eps, _ = _check(model, x, eps)
     device = model_device(model, x)
-    lo, hi = input_box(x.to(device), eps)
+    lo, hi = _box(x.to(device), eps)
     out = [("input", lo, hi)]
     with torch.no_grad(), eval_mode(model):
         for name, layer in model.named_children():
-            lo, hi = interval_forward(layer, lo, hi)
+            lo, hi = _forward(layer, lo, hi)
             out.append((name, lo, hi))
     return out
 
@@ -96,7 +125,7 @@ def interval_bounds(model: nn.Sequential, x: torch.Tensor, eps: float) -> tuple[
     eps, _ = _check(model, x, eps)
     device = model_device(model, x)
     with torch.no_grad(), eval_mode(model):
-        return interval_forward(model, *input_box(x.to(device), eps))
+        return _forward(model, *_box(x.to(device), eps))
 
 
 def _margins(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
@@ -107,9 +136,9 @@ def _margins(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, eps: float)
     eliding the last layer with the specification.
     """
     body, last = model[:-1], model[-1]
-    lo, hi = interval_forward(body, *input_box(x, eps))
+    lo, hi = _forward(body, *_box(x, eps))
     if not isinstance(last, nn.Linear):  # no linear layer to fold: subtract the logit boxes
-        lo, hi = interval_forward(last, lo, hi)
+        lo, hi = _forward(last, lo, hi)
         return lo.gather(1, y[:, None]) - hi
     w = last.weight[y][:, None, :] - last.weight[None, :, :]  # (N, K, H): rows W_y − W_j
     b = last.bias[y][:, None] - last.bias[None, :] if last.bias is not None else 0.0
@@ -122,12 +151,9 @@ def margin_bounds(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, eps: f
 
     A row with every other entry > 0 is a digit no input in the ball can flip.
     """
-    eps, num_classes = _check(model, x, eps)
-    y = check_labels(y, x.shape[0], "y", num_classes=num_classes)
-    device = model_device(model, x)
-    y = y.to(device)
+    eps, y = _check_labelled(model, x, y, eps)
     with torch.no_grad(), eval_mode(model):
-        m = _margins(model, x.to(device), y, eps)
+        m = _margins(model, x.to(y.device), y, eps)
     return m.scatter(1, y[:, None], 0.0)
 
 
@@ -137,6 +163,12 @@ def worst_case_logits(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, ep
     ``cross_entropy(ẑ, y)`` bounds the loss of the worst input from above: Gowal et al.'s
     verified loss, and IBP training's objective. Differentiable, in the model's current mode.
     """
+    eps, y = _check_labelled(model, x, y, eps)
+    return _worst_case_logits(model, x.to(y.device), y, eps)
+
+
+def _worst_case_logits(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
+    """``worst_case_logits`` without its checks (IBP training calls it every batch, after checking once)."""
     return -_margins(model, x, y, eps).scatter(1, y[:, None], 0.0)
 
 

@@ -26,8 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .bounds import worst_case_logits
-from .utils import check_in_range, check_labels, check_model_input, check_pair, check_positive_int, forked_rng, get_device
+from .bounds import _check as _check_interval_model
+from .bounds import _worst_case_logits
+from .evaluation import check_data
+from .utils import check_bool, check_generator, check_in_range, check_model, check_positive_int, forked_rng, get_device
 from .utils import progress as progress_bar
 
 __all__ = ["ibp_schedule", "ibp_loss", "gaussian_loss", "fit"]
@@ -69,16 +71,18 @@ def ibp_loss(eps: float, *, warmup: float, ramp: float, kappa_final: float = 0.5
         nominal = F.cross_entropy(model(x), y)
         if eps_now == 0:
             return nominal, {"eps": 0.0, "kappa": kappa, "nominal": float(nominal.detach()), "verified": float("nan")}
-        worst = F.cross_entropy(worst_case_logits(model, x, y, eps_now), y)  # bounds the loss of any input in the ball
+        worst = F.cross_entropy(_worst_case_logits(model, x, y, eps_now), y)  # bounds the loss of any input in the ball
         total = kappa * nominal + (1 - kappa) * worst
         return total, {"eps": eps_now, "kappa": kappa, "nominal": float(nominal.detach()), "verified": float(worst.detach())}
 
+    loss.needs_bounds = True  # fit checks once that interval bounds go through the model
     return loss
 
 
 def gaussian_loss(sigma: float, *, generator: torch.Generator | None = None) -> Loss:
     """Cohen et al.'s training: CE(f(x + δ), y) with δ ~ N(0, σ²I), fresh noise every batch (not clipped)."""
     sigma = check_in_range("sigma", sigma, 0.0, 10.0)
+    check_generator(generator, cpu=True)
 
     def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epoch: float) -> tuple[torch.Tensor, dict]:
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device) * sigma
@@ -110,13 +114,19 @@ def fit(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], loss: Loss, *
         loss reported (e.g. ε, κ, nominal and verified cross-entropy) over the steps that
         measured it (a fact reported as NaN, like the verified loss at ε = 0, is left out).
     """
-    x, y = check_pair(data)
-    device = get_device(device)
-    model.to(device)
-    y = check_labels(y, len(x), "data[1]", num_classes=check_model_input(model, x[:1].to(device), "data[0]"))
+    x, y = check_data(check_model(model), data)
+    if not callable(loss) or isinstance(loss, nn.Module):
+        raise TypeError(f"loss must be a function loss(model, x, y, epoch) -> (loss, facts) such as "
+                        f"ibp_loss(...) or gaussian_loss(...), got {type(loss).__name__}")
+    if getattr(loss, "needs_bounds", False):  # IBP: the model must be one interval bounds go through
+        _check_interval_model(model, x[:1], 0.0)
     epochs, batch_size = check_positive_int("epochs", epochs), check_positive_int("batch_size", batch_size)
     lr = check_in_range("lr", lr, 1e-8, 10.0)
     drop_at = check_in_range("drop_at", drop_at, 0.0, 1.0)
+    seed = check_positive_int("seed", seed, allow_zero=True)
+    check_bool("progress", progress)
+    device = get_device(device)
+    model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     steps_per_epoch = -(-len(x) // batch_size)
     total, step, start, history = epochs * steps_per_epoch, 0, time.perf_counter(), []

@@ -26,15 +26,17 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from . import attacks, bounds, cache, recipes
+from . import bounds, cache, recipes
+from .attacks.common import check_attack
+from .audit import ENSEMBLE
 from .certified_training import fit, gaussian_loss, ibp_loss
 from .data import load_mnist
-from .evaluation import correct, robust_mask
+from .evaluation import correct, ensemble, worst_case
 from .models import MNIST_MEAN, MNIST_STD, Normalize, accuracy, mlp
 from .models import train as train_standard
 from .smoothing import Certificates, certify_all
 from .training import adversarial_train
-from .utils import check_choice, check_in_range, check_model, check_pair
+from .utils import check_bool, check_choice, check_model, check_model_input, check_pair, check_positive_int, get_device, model_device
 from .utils import progress as progress_bar
 from .verify import Verdict, supports, verify, verify_all
 
@@ -69,6 +71,7 @@ def small_cnn(num_classes: int = 10) -> nn.Sequential:
 
     No max-pool: interval bounds go through it, but certified training is usually done without.
     """
+    num_classes = check_positive_int("num_classes", num_classes)
     return nn.Sequential(OrderedDict(
         normalize=Normalize(MNIST_MEAN, MNIST_STD),
         conv1=nn.Conv2d(1, 16, 4, stride=2),  # (N, 16, 13, 13)
@@ -94,8 +97,10 @@ def fit_recipe(name: str, model: nn.Module, *, progress: bool = True) -> dict:
     """
     check_choice("model name", name, tuple(RECIPES))
     check_model(model)
+    check_bool("progress", progress)
     r, mnist = RECIPES[name], load_mnist()
-    data, device = (mnist.x_train, mnist.y_train), next(model.parameters()).device
+    check_model_input(model, mnist.x_train[:1], "MNIST digits")
+    data, device = (mnist.x_train, mnist.y_train), model_device(model)
     desc, start = f"training '{name}'", time.perf_counter()
     if r["method"] == "standard":
         history = train_standard(model, data, epochs=r["epochs"], device=device, progress=progress, desc=desc)
@@ -137,6 +142,9 @@ def certified_model(name: str, *, device: torch.device | str | None = None, prog
         first ``N_TABLE`` (``certificates``).
     """
     check_choice("model name", name, tuple(RECIPES))
+    check_bool("progress", progress)
+    if device is not None:
+        get_device(device)
     # The stored facts' settings are part of the recipe: change them and the model is rebuilt.
     recipe = dict(RECIPES[name], n_exact=N_EXACT, time_limit=_TIME_LIMIT, n_table=N_TABLE, smoothing=_SMOOTHING)
     return cache.cached(f"l08-{name}", functools.partial(_build, RECIPES[name]),
@@ -180,7 +188,10 @@ def certificates(model: nn.Module) -> Certificates:
 
 # --------------------------------------------------------------------------- the best attack
 
-BEST_ATTACK = "PGD-100 (step 2.5·ε/100, random start), best of 3 starts"
+# The course's standard of evidence (lesson 07): the worst case per digit over the attack ensemble,
+# with the budgets lesson 07's audit uses on lesson 05's models, so the two lessons' numbers agree.
+BEST_ATTACK = (f"lesson 07's ensemble, worst case per digit: APGD-CE, APGD-DLR ({ENSEMBLE['steps']} steps each), "
+               f"APGD-T ({ENSEMBLE['n_target_classes']} target classes), Square ({ENSEMBLE['queries']:,} queries)")
 
 
 def best_attack_mask(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, seed: int = 0,
@@ -188,19 +199,30 @@ def best_attack_mask(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: fl
     """Per digit (N,) bool: right when clean and not fooled by the course's strongest attack (``BEST_ATTACK``).
 
     The upper bound of the sandwich: a digit marked True might still be broken by a stronger
-    attack; a digit marked False is certainly not robust (the attack found an example).
+    attack; a digit marked False is certainly not robust (the attack found an example). The
+    attack is ``evaluation.worst_case`` over ``evaluation.ensemble(eps, **audit.ENSEMBLE)``.
 
     Args:
+        seed: seeds the ensemble's generators (same seed, same answer).
         alive: optional (N,) bool, the digits still standing after an earlier attack (for
             instance at a smaller ε, whose examples lie inside this ball too); only those are attacked.
     """
-    # lesson 07's ensemble replaces this at merge: evaluation.worst_case(model, x, y, evaluation.ensemble(eps)).mask
-    eps = check_in_range("eps", eps, 0.0, 1.0)
-    if eps == 0:
-        return correct(model, x, y) & (alive.cpu() if alive is not None else True)
-    attack = functools.partial(attacks.pgd, eps=eps, steps=100, alpha=2.5 * eps / 100,
-                               generator=torch.Generator().manual_seed(seed))
-    return robust_mask(model, x, y, attack, restarts=3, alive=alive)
+    y, eps, _ = check_attack(model, x, y, eps=eps)
+    seed = check_positive_int("seed", seed, allow_zero=True)
+    standing = correct(model, x, y)
+    if alive is not None:
+        if not isinstance(alive, torch.Tensor) or alive.dtype != torch.bool:
+            raise TypeError(f"alive must be a ({len(standing)},) bool tensor, got {type(alive).__name__}"
+                            + (f" of dtype {alive.dtype}" if isinstance(alive, torch.Tensor) else ""))
+        if alive.shape != standing.shape:
+            raise ValueError(f"alive must have shape ({len(standing)},) (one entry per digit), got {tuple(alive.shape)}")
+        standing &= alive.cpu()
+    todo = standing.nonzero().flatten()
+    if eps == 0 or len(todo) == 0:
+        return standing
+    attacks_ = ensemble(eps, **dict(ENSEMBLE, seed=seed))
+    standing[todo] = worst_case(model, x[todo.to(x.device)], y[todo.to(y.device)], attacks_, progress=False).mask
+    return standing
 
 
 def contradictions(verdicts: list[Verdict], robust: torch.Tensor) -> list[int]:
@@ -210,8 +232,20 @@ def contradictions(verdicts: list[Verdict], robust: torch.Tensor) -> list[int]:
         verdicts: exact verdicts, or any per-digit proofs as a (N,) bool tensor (True = verified).
         robust: (N,) bool, True where the attack failed (``best_attack_mask``).
     """
-    proved = verdicts if isinstance(verdicts, torch.Tensor) else torch.tensor([v.status == "verified" for v in verdicts])
-    return (proved.bool().cpu() & ~robust.bool().cpu()).nonzero().flatten().tolist()
+    if isinstance(verdicts, torch.Tensor):
+        proved = verdicts
+    elif isinstance(verdicts, (list, tuple)) and all(isinstance(v, Verdict) for v in verdicts):
+        proved = torch.tensor([v.status == "verified" for v in verdicts], dtype=torch.bool)
+    else:
+        raise TypeError(f"verdicts must be a list of verify.Verdict or a (N,) bool tensor, got {type(verdicts).__name__}")
+    for name, value in (("verdicts", proved), ("robust", robust)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name} must be a (N,) bool tensor, got {type(value).__name__}")
+        if value.dtype != torch.bool:
+            raise TypeError(f"{name} must be a (N,) bool tensor, got dtype {value.dtype}")
+        if value.shape != (len(proved),):
+            raise ValueError(f"{name} must have shape ({len(proved)},) (one entry per digit), got {tuple(value.shape)}")
+    return (proved.cpu() & ~robust.cpu()).nonzero().flatten().tolist()
 
 
 # --------------------------------------------------------------------------- the course table
@@ -278,7 +312,8 @@ def course_table(*, device: torch.device | str | None = None, progress: bool = T
     Returns:
         One dict per model, in ``COURSE_MODELS`` order (masks are (N,) bool tensors).
     """
-    return _course_table(device, progress)[0]
+    check_bool("progress", progress)
+    return _course_table(get_device(device) if device is not None else None, progress)[0]
 
 
 def _course_table(device: torch.device | str | None, progress: bool) -> tuple[list[dict], bool]:

@@ -36,7 +36,7 @@ from torch import nn
 
 from . import attacks
 from .evaluation import Attack, correct, robust_mask
-from .utils import check_in_range, check_labels, check_model, check_model_input, check_positive_int
+from .utils import check_bool, check_generator, check_in_range, check_labels, check_model_input, check_positive_int
 from .utils import progress as progress_bar
 
 __all__ = ["CHECKS", "Check", "Checklist", "pgd_under_test", "sanity_checks"]
@@ -99,6 +99,9 @@ class Checklist:
 
 def pgd_under_test(eps: float, steps: int = 40, *, generator: torch.Generator | None = None) -> Attack:
     """The default attack under test: L∞ PGD, ``steps`` steps of 2.5·ε/steps from a random start (lesson 05)."""
+    eps = check_in_range("eps", eps, 0.0, 1.0)
+    steps = check_positive_int("steps", steps)
+    check_generator(generator)
     return functools.partial(attacks.pgd, eps=eps, steps=steps, alpha=2.5 * eps / steps, generator=generator)
 
 
@@ -140,12 +143,13 @@ def sanity_checks(
     """
     num_classes = check_model_input(model, x)
     y = check_labels(y, x.shape[0], "y", num_classes=num_classes)
-    check_model(substitute, "substitute")
+    check_model_input(substitute, x, model_name="substitute")  # the transfer check runs it on x
     eps = check_in_range("eps", eps, 0.0, 1.0)
     steps = check_positive_int("steps", steps)
     queries = check_positive_int("queries", queries)
     tol = check_in_range("tol", tol, 0.0, 1.0)
     g = torch.Generator().manual_seed(check_positive_int("seed", seed, allow_zero=True))
+    check_bool("progress", progress)
 
     def gen() -> torch.Generator:  # a fresh, seeded generator for each attack
         return torch.Generator().manual_seed(int(torch.randint(0, 2**31, (1,), generator=g)))

@@ -187,7 +187,7 @@ def hop_skip_jump(
     max_evals: int = 10_000,
     gamma: float = 1.0,
     generator: torch.Generator | None = None,
-    progress: bool = False,
+    progress: bool = True,
 ) -> DecisionResult:
     """HopSkipJump: an untargeted attack that sees only the model's top-1 label (lesson 06).
 

@@ -36,9 +36,9 @@ from torch import nn
 from . import attacks, cache, recipes
 from .audit import weights_id
 from .data import load_mnist
-from .evaluation import Attack, ensemble, robust_mask, worst_case
+from .evaluation import Attack, check_attacks, ensemble, robust_mask, worst_case
 from .models import lenet, train
-from .utils import check_in_range, check_model, check_positive_int, forked_rng, model_device
+from .utils import check_bool, check_in_range, check_model, check_positive_int, forked_rng, get_device, model_device
 
 __all__ = ["Quantize", "LogitScale", "bpda", "with_bpda", "quantised", "scaled", "mystery", "mystery_reference",
            "MYSTERY_DIGITS", "CACHED_MODELS"]
@@ -108,6 +108,13 @@ def with_bpda(attacks: Mapping[str, Attack], *, names: tuple[str, ...] | None = 
     Returns:
         ``{name + "+bpda": wrapped attack}`` in the same order (unwrapped ones keep their name).
     """
+    check_attacks(attacks)
+    if names is not None:
+        if isinstance(names, str) or not isinstance(names, (tuple, list)):
+            raise TypeError(f"names must be a tuple of attack names (or None for all), got {names!r}")
+        unknown = [n for n in names if n not in attacks]
+        if unknown:
+            raise ValueError(f"names must name attacks of the ensemble {list(attacks)}, got unknown {unknown}")
     out = {}
     for name, attack in attacks.items():
         if names is None or name in names:
@@ -122,6 +129,13 @@ def _on_surrogate(attack: Attack, model: nn.Module, x: torch.Tensor, y: torch.Te
 
 
 # --------------------------------------------------------------------------- the cached defences
+
+def _check_loader(device: object, progress: object) -> None:
+    # A loader may train a model for minutes: a bad argument is reported before that starts.
+    if device is not None:
+        get_device(device)
+    check_bool("progress", progress)
+
 
 _QUANTISED = {"levels": 8, "epochs": 10, "lr": 1e-3, "noise": 0.3, "seed": 0}
 
@@ -145,6 +159,7 @@ def quantised(*, device: torch.device | str | None = None, progress: bool = True
     Trained on first use (about 15 s on a laptop CPU) and cached. The quantiser is the first
     layer (``model.quantize``), so ``bpda(model)`` can replace its gradient.
     """
+    _check_loader(device, progress)
     def build() -> nn.Sequential:
         return nn.Sequential(OrderedDict(quantize=Quantize(_QUANTISED["levels"]), net=lenet()))
 
@@ -157,6 +172,8 @@ def scaled(*, scale: float = 1000.0, device: torch.device | str | None = None, p
 
     Nothing is trained: the weights are those of ``recipes.robust_model("standard")``.
     """
+    scale = check_in_range("scale", scale, 1e-6, 1e12)  # before the model is loaded (or trained)
+    _check_loader(device, progress)
     return LogitScale(recipes.robust_model("standard", device=device, progress=progress), scale).eval()
 
 
@@ -169,6 +186,7 @@ def mystery(*, device: torch.device | str | None = None, progress: bool = True) 
     It is built from parts of this lesson and lesson 05 (print it to see them). Measure it with
     every tool of the lesson before believing any number.
     """
+    _check_loader(device, progress)
     base = recipes.robust_model(_MYSTERY["base"], device=device, progress=progress)
     model = nn.Sequential(OrderedDict(quantize=Quantize(_MYSTERY["levels"]), net=LogitScale(base, _MYSTERY["scale"])))
     model.cache_info = dict(base.cache_info)
@@ -195,6 +213,7 @@ def mystery_reference(*, eps: float = 0.3, progress: bool = True) -> dict:
         queries), "eps", "n"}``.
     """
     eps = check_in_range("eps", eps, 0.0, 1.0)
+    check_bool("progress", progress)
     model = mystery(device="cpu", progress=progress)
     version = cache.fingerprint({"model": weights_id(model), "mystery": _MYSTERY, "eps": eps, "n": MYSTERY_DIGITS,
                                  "attacks": "ensemble(5000)+bpda, square(1000)"})

@@ -284,14 +284,16 @@ class GradientCPPN:
         shape: image shape (C, H, W), e.g. (3, 224, 224) for the ImageNet classifier.
         hidden: hidden layer widths, each a multiple of 4.
         resolution: side in pixels at which the CPPN is evaluated (≤ the shape's sides).
-        zoom: the coordinates span [−zoom, zoom]; larger gives finer, more repeated patterns.
+        zoom: the coordinates span [−zoom, zoom]; larger gives finer, more repeated patterns
+            (textures, which an ImageNet classifier takes up faster: at 4 rather than 2 the
+            lesson's run reached a 99% median in about half the steps).
         init_scale: initial weights are N(0, (init_scale / √fan_in)²).
     """
 
     shape: tuple[int, int, int] = (3, 224, 224)
     hidden: tuple[int, ...] = (12, 12, 12)
     resolution: int = 112
-    zoom: float = 2.0
+    zoom: float = 4.0
     init_scale: float = 2.0
     name: str = field(default="gradient-cppn", init=False)
 

@@ -26,6 +26,7 @@ from torch import nn
 from . import attacks
 from .attacks.common import check_attack_output
 from .utils import (
+    check_bool,
     check_choice,
     check_generator,
     check_in_range,
@@ -38,7 +39,8 @@ from .utils import (
 )
 from .utils import progress as utils_progress
 
-__all__ = ["correct", "robust_mask", "robust_accuracy", "robustness_curve", "check_data", "ensemble", "worst_case", "WorstCase"]
+__all__ = ["correct", "robust_mask", "robust_accuracy", "robustness_curve", "check_data", "check_attacks", "ensemble",
+           "worst_case", "WorstCase"]
 
 Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -192,10 +194,12 @@ def ensemble(eps: float, *, norm: str = "linf", queries: int = 5000, seed: int =
     Returns:
         ``{name: attack(model, x, y) -> x_adv}``, ready for ``worst_case``.
     """
-    eps = check_in_range("eps", eps, 0.0, math.inf)
     check_choice("norm", norm, attacks.NORMS)
+    eps = check_in_range("eps", eps, 0.0, 1.0 if norm == "linf" else math.inf)  # an L2 ε may exceed 1
     queries = check_positive_int("queries", queries)
     seed = check_positive_int("seed", seed, allow_zero=True)
+    steps = check_positive_int("steps", steps)
+    n_target_classes = check_positive_int("n_target_classes", n_target_classes)  # ≤ K − 1: checked by apgd
 
     def gen(k: int) -> torch.Generator:
         return torch.Generator().manual_seed(seed + k)
@@ -262,6 +266,19 @@ class WorstCase:
                              "robust": self.mask.numpy()})
 
 
+def check_attacks(attacks: object, name: str = "attacks") -> Mapping[str, Attack]:
+    """Check a non-empty mapping ``{name (str): bound attack attack(model, x, y)}``; errors name ``name``."""
+    if not isinstance(attacks, Mapping):
+        raise TypeError(f"{name} must be a dict {{name: bound attack attack(model, x, y)}}, got {type(attacks).__name__}")
+    if not attacks:
+        raise ValueError(f"{name} must hold at least one attack, got an empty dict")
+    for key, attack in attacks.items():
+        if not isinstance(key, str) or not callable(attack):
+            raise TypeError(f"{name} must map names (str) to bound attacks attack(model, x, y), got {key!r}: "
+                            f"{type(attack).__name__}")
+    return attacks
+
+
 def worst_case(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attacks: Mapping[str, Attack], *,
                batch_size: int = 500, progress: bool = True) -> WorstCase:
     """Run an ensemble of attacks; an example is robust only if *every* attack fails on it (lesson 07).
@@ -287,12 +304,9 @@ def worst_case(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attacks: Mapp
         >>> result = evaluation.worst_case(model, x, y, evaluation.ensemble(0.3))
         >>> result.robust_accuracy, result.broken_by
     """
-    if not isinstance(attacks, Mapping) or not attacks:
-        raise TypeError(f"attacks must be a non-empty mapping name -> bound attack, got {attacks!r}")
-    for name, attack in attacks.items():
-        if not isinstance(name, str) or not callable(attack):
-            raise TypeError(f"attacks must map names (str) to bound attacks attack(model, x, y), got {name!r}: "
-                            f"{type(attack).__name__}")
+    check_attacks(attacks)
+    check_positive_int("batch_size", batch_size)
+    check_bool("progress", progress)
     clean = correct(model, x, y, batch_size=batch_size)
     standing, first, seconds = clean.clone(), [None] * len(clean), {}
     bar = utils_progress(list(attacks.items()), enabled=progress, desc="worst case", unit="attack")

@@ -86,7 +86,7 @@ def simba(
     max_queries: int = 1000,
     sizes: tuple[int, ...] = (7, 4, 2, 1),
     generator: torch.Generator | None = None,
-    progress: bool = False,
+    progress: bool = True,
 ) -> SimBAResult:
     """Simple Black-box Attack, L∞ form: flip blocks of pixels by ±ε while the true score drops.
 
@@ -234,7 +234,7 @@ def attack_with_knowledge(
     generator = check_generator(generator)
     n = x.shape[0]
     if knowledge == "queries":
-        return simba(QueryModel(model, output="probs"), x, y, eps, max_queries=max_queries, generator=generator)
+        return simba(QueryModel(model, output="probs"), x, y, eps, max_queries=max_queries, generator=generator, progress=False)
     if knowledge == "white-box":
         if kind == "linear":
             x_adv = classic.linear_attack(model, x, y, eps)

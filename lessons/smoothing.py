@@ -43,6 +43,7 @@ __all__ = ["ABSTAIN", "lower_confidence_bound", "radius", "sample_counts", "smoo
            "Certificates", "certify_all", "smoothed_attack"]
 
 ABSTAIN = -1  # what predict and certify answer when they will not commit to a class
+_MAX_SIGMA = 10.0  # noise ten times the pixel range: anything above is a mistake
 
 
 def lower_confidence_bound(k: int, n: int, alpha: float) -> float:
@@ -63,6 +64,7 @@ def lower_confidence_bound(k: int, n: int, alpha: float) -> float:
 def radius(p_lower: float, sigma: float) -> float:
     """Cohen et al.'s certified L2 radius σ·Φ⁻¹(p) for a lower bound ``p`` > ½ on the top class (else 0)."""
     p_lower = check_in_range("p_lower", p_lower, 0.0, 1.0)
+    sigma = check_in_range("sigma", sigma, 0.0, _MAX_SIGMA)
     return sigma * float(norm.ppf(p_lower)) if p_lower > 0.5 else 0.0
 
 
@@ -70,7 +72,7 @@ def _check_one(model: nn.Module, x: torch.Tensor, sigma: float) -> tuple[int, fl
     check_images(x, "x")
     if x.shape[0] != 1:
         raise ValueError(f"x must be one image of shape (1, C, H, W), got {tuple(x.shape)}")
-    return check_model_input(model, x), check_in_range("sigma", sigma, 1e-6, 10.0)
+    return check_model_input(model, x), check_in_range("sigma", sigma, 1e-6, _MAX_SIGMA)
 
 
 @torch.no_grad()
@@ -152,10 +154,18 @@ def certify(model: nn.Module, x: torch.Tensor, sigma: float, *, n0: int = 100, n
         a returned class is g(x) and g is constant on the L2 ball of that radius.
     """
     num_classes, sigma = _check_one(model, x, sigma)
-    n0, n = check_positive_int("n0", n0), check_positive_int("n", n)
-    alpha = check_in_range("alpha", alpha, 1e-12, 0.5)
-    batch_size = check_positive_int("batch_size", batch_size)
-    generator = check_generator(generator, cpu=True)
+    n0, n, alpha, batch_size = _check_sampling(n0, n, alpha, batch_size)
+    return _certify(model, x, sigma, n0, n, alpha, batch_size, num_classes, check_generator(generator, cpu=True))
+
+
+def _check_sampling(n0: int, n: int, alpha: float, batch_size: int) -> tuple[int, int, float, int]:
+    return (check_positive_int("n0", n0), check_positive_int("n", n), check_in_range("alpha", alpha, 1e-12, 0.5),
+            check_positive_int("batch_size", batch_size))
+
+
+def _certify(model: nn.Module, x: torch.Tensor, sigma: float, n0: int, n: int, alpha: float, batch_size: int,
+             num_classes: int, generator: torch.Generator | None) -> tuple[int, float]:
+    """``certify`` after its checks."""
     guess = int(_counts(model, x, sigma, n0, batch_size, num_classes, generator).argmax())
     n_a = int(_counts(model, x, sigma, n, batch_size, num_classes, generator)[guess])
     p_lower = lower_confidence_bound(n_a, n, alpha)
@@ -201,17 +211,18 @@ def certify_all(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma: float
     Image i draws its noise from ``torch.Generator().manual_seed(seed + i)``, so any one
     certificate can be reproduced alone with ``certify(..., generator=...)``.
     """
-    check_images(x, "x")
     num_classes = check_model_input(model, x)
     y = check_labels(y, x.shape[0], "y", num_classes=num_classes)
+    sigma = check_in_range("sigma", sigma, 1e-6, _MAX_SIGMA)
+    n0, n, alpha, batch_size = _check_sampling(n0, n, alpha, batch_size)
     check_bool("progress", progress)
     seed = check_positive_int("seed", seed, allow_zero=True)
     start = time.perf_counter()
     pred, rad = torch.empty(len(x), dtype=torch.long), torch.empty(len(x), dtype=torch.float64)
     for i in progress_bar(range(len(x)), enabled=progress, desc=f"certifying, σ = {sigma:g}", unit="digit"):
-        pred[i], rad[i] = certify(model, x[i : i + 1], sigma, n0=n0, n=n, alpha=alpha, batch_size=batch_size,
-                                  generator=torch.Generator().manual_seed(seed + i))
-    return Certificates(pred, rad, y.cpu(), float(sigma), n0, n, float(alpha), time.perf_counter() - start)
+        pred[i], rad[i] = _certify(model, x[i : i + 1], sigma, n0, n, alpha, batch_size, num_classes,
+                                   torch.Generator().manual_seed(seed + i))
+    return Certificates(pred, rad, y.cpu(), sigma, n0, n, alpha, time.perf_counter() - start)
 
 
 def smoothed_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, sigma: float, steps: int = 20,
@@ -237,7 +248,7 @@ def smoothed_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
         Judge them with ``smoothed_predict`` (the smoothed classifier), not with f.
     """
     y, eps, _ = check_attack(model, x, y, eps=eps, norm="l2")
-    sigma = check_in_range("sigma", sigma, 1e-6, 10.0)
+    sigma = check_in_range("sigma", sigma, 1e-6, _MAX_SIGMA)
     steps, samples = check_positive_int("steps", steps), check_positive_int("samples", samples)
     generator = check_generator(generator, cpu=True)
     if eps == 0:

@@ -30,7 +30,17 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from torch import nn
 
 from .models import Normalize
-from .utils import check_bool, check_images, check_in_range, check_labels, check_model_input, eval_mode, model_device
+from .utils import (
+    check_bool,
+    check_images,
+    check_in_range,
+    check_labels,
+    check_model,
+    check_model_input,
+    check_positive_int,
+    eval_mode,
+    model_device,
+)
 from .utils import progress as progress_bar
 
 __all__ = ["STATUSES", "Verdict", "supports", "verify", "verify_all"]
@@ -69,13 +79,13 @@ class Verdict:
 def _affine_layers(model: nn.Module) -> list[tuple[np.ndarray, np.ndarray]]:
     """The network as [(W, b), ...] in float64, ReLU between consecutive pairs, normalisation folded in."""
     if not isinstance(model, nn.Sequential):
-        raise TypeError(f"exact verification needs an nn.Sequential of Normalize, Flatten, Linear and ReLU layers, "
-                        f"got {type(model).__name__}")
+        raise TypeError(f"model must be an nn.Sequential of Normalize, Flatten, Linear and ReLU layers for exact "
+                        f"verification, got {type(model).__name__}")
     layers, shift, scale, expect_linear = [], None, None, True
     for layer in model:
         if isinstance(layer, Normalize):
             if layers or layer.mean.numel() != 1:
-                raise ValueError("exact verification folds a one-channel Normalize placed first; got another one")
+                raise ValueError("model: exact verification folds a one-channel Normalize placed first; got another one")
             shift, scale = float(layer.mean), float(layer.std)
         elif isinstance(layer, nn.Flatten):
             continue
@@ -89,16 +99,17 @@ def _affine_layers(model: nn.Module) -> list[tuple[np.ndarray, np.ndarray]]:
         elif isinstance(layer, nn.ReLU) and not expect_linear:
             expect_linear = True
         else:
-            raise TypeError(f"exact verification here handles fully connected ReLU networks (Normalize, Flatten, "
+            raise TypeError(f"model: exact verification here handles fully connected ReLU networks (Normalize, Flatten, "
                             f"Linear, ReLU, alternating); got {type(layer).__name__} where it cannot go. Convolutions "
                             f"and pooling can be encoded too (Tjeng et al.), but not in seconds on a laptop")
     if not layers or expect_linear:
-        raise ValueError("the network must end with a Linear layer (the logits)")
+        raise ValueError("model must end with a Linear layer (the logits) for exact verification")
     return layers
 
 
 def supports(model: nn.Module) -> bool:
     """Can ``verify`` encode this model (a fully connected ReLU ``nn.Sequential``)?"""
+    check_model(model)
     try:
         _affine_layers(model)
     except (TypeError, ValueError):
@@ -239,12 +250,26 @@ def verify(model: nn.Module, x: torch.Tensor, y: int | torch.Tensor, eps: float,
     if x.shape[0] != 1:
         raise ValueError(f"verify takes one image of shape (1, C, H, W), got {tuple(x.shape)}; use verify_all for a batch")
     num_classes = check_model_input(model, x)
-    y = check_labels(torch.as_tensor(y).reshape(1), 1, "y", num_classes=num_classes)
-    y = int(y)
+    if isinstance(y, torch.Tensor):
+        if y.numel() != 1:
+            raise ValueError(f"y must be one class (an int or a one-element tensor), got shape {tuple(y.shape)}")
+        y = int(check_labels(y.reshape(1), 1, "y", num_classes=num_classes))
+    elif check_positive_int("y", y, allow_zero=True) >= num_classes:
+        raise ValueError(f"y must be one of the model's classes in [0, {num_classes - 1}], got {y}")
+    eps, time_limit, layers = _check_settings(model, eps, time_limit, tighten)
+    return _verify(model, x, int(y), eps, time_limit, tighten, layers)
+
+
+def _check_settings(model: nn.Module, eps: float, time_limit: float, tighten: bool) -> tuple[float, float, list]:
     eps = check_in_range("eps", eps, 0.0, 1.0)
     time_limit = check_in_range("time_limit", time_limit, 0.01, 1e6)
     check_bool("tighten", tighten)
-    layers = _affine_layers(model)
+    return eps, time_limit, _affine_layers(model)
+
+
+def _verify(model: nn.Module, x: torch.Tensor, y: int, eps: float, time_limit: float, tighten: bool,
+            layers: list) -> Verdict:
+    """``verify`` after its checks."""
     start = time.perf_counter()
     device = model_device(model, x)
     x = x.detach().cpu()
@@ -312,9 +337,10 @@ def verify(model: nn.Module, x: torch.Tensor, y: int | torch.Tensor, eps: float,
 def verify_all(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, time_limit: float = 30.0,
                tighten: bool = True, progress: bool = True) -> list[Verdict]:
     """``verify`` every image of a batch (N, C, H, W) with labels (N,); a progress bar over digits."""
-    check_images(x, "x")
     num_classes = check_model_input(model, x)
     y = check_labels(y, x.shape[0], "y", num_classes=num_classes)
-    return [verify(model, x[i : i + 1], y[i], eps, time_limit=time_limit, tighten=tighten)
+    eps, time_limit, layers = _check_settings(model, eps, time_limit, tighten)
+    check_bool("progress", progress)
+    return [_verify(model, x[i : i + 1], int(y[i]), eps, time_limit, tighten, layers)
             for i in progress_bar(range(len(x)), enabled=progress, desc=f"exact verification, ε = {eps:g}",
                                   unit="digit")]

@@ -44,11 +44,11 @@ def test_dlr_ignores_scale_and_shift_cross_entropy_does_not(logits):
 
 def test_loss_fn_and_errors(logits):
     assert losses.loss_fn("dlr") is losses.dlr and losses.loss_fn("dlr", targeted=True) is losses.targeted_dlr
-    with pytest.raises(ValueError, match="loss must be one of"):
+    with pytest.raises(ValueError, match="name must be one of"):
         losses.loss_fn("hinge")
-    with pytest.raises(ValueError, match="at least 3 classes"):
+    with pytest.raises(ValueError, match="logits must have at least 3 classes"):
         losses.dlr(logits[:, :2], torch.tensor([0, 1]))
-    with pytest.raises(ValueError, match="labels of shape"):
+    with pytest.raises(ValueError, match=r"y must have shape \(2,\)"):
         losses.dlr(logits, torch.tensor([0]))
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from lessons import bounds, certify, models, panels, smoothing, verify, viz
+from lessons import audit, bounds, certify, evaluation, models, panels, smoothing, verify, viz
 
 
 def test_recipes_and_cached_artefacts_are_declared():
@@ -40,7 +40,9 @@ def test_best_attack_is_an_upper_bound_of_the_clean_accuracy(digits):
     assert not (certify.best_attack_mask(net, x, y, 0.05, alive=some) & ~some).any()
     larger = certify.best_attack_mask(net, x, y, 0.1, alive=robust)
     assert not (larger & ~robust).any()  # broken at 0.05 stays broken at 0.1
-    assert "PGD-100" in certify.BEST_ATTACK
+    # the course's evidence standard: lesson 07's ensemble with the audit's budgets, worst case per digit
+    worst = evaluation.worst_case(net, x, y, evaluation.ensemble(0.05, **audit.ENSEMBLE), progress=False)
+    assert robust.equal(worst.mask) and "ensemble" in certify.BEST_ATTACK
 
 
 def test_contradictions_finds_a_proof_that_was_beaten():

@@ -78,7 +78,7 @@ def test_ensemble_is_reproducible(cnn, mnist):
     assert runs[0].first == runs[1].first
 
 
-@pytest.mark.parametrize("bad, error", [({}, TypeError), ([("a", None)], TypeError), ({"a": 3}, TypeError)])
+@pytest.mark.parametrize("bad, error", [({}, ValueError), ([("a", None)], TypeError), ({"a": 3}, TypeError)])
 def test_worst_case_bad_attacks(bad, error):
     model, x, y = toy()
     with pytest.raises(error, match="attacks must"):

@@ -28,10 +28,19 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ..utils import check_choice, check_generator, check_in_range, check_positive_int, eval_mode, model_device
+from ..utils import (
+    check_bool,
+    check_choice,
+    check_generator,
+    check_in_range,
+    check_labels,
+    check_positive_int,
+    eval_mode,
+    model_device,
+)
 from .common import check_attack
 from .gradient import _project, _step
-from .losses import LOSSES
+from .losses import _UNCHECKED, LOSSES
 
 __all__ = ["apgd", "apgd_path", "Path", "checkpoints"]
 
@@ -89,7 +98,7 @@ def _run(model: nn.Module, x0: torch.Tensor, y: torch.Tensor, eps: float, *, los
     Every image's run is independent of the others', so with ``stop_when_fooled`` an image
     leaves the batch once fooled (same results, less work; its later losses stay NaN).
     """
-    untargeted, targeted = LOSSES[loss]
+    untargeted, targeted = _UNCHECKED[loss]  # inputs checked once, by apgd / apgd_path
     shape = (-1, *[1] * (x0.dim() - 1))
 
     def project(x: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
@@ -185,15 +194,16 @@ def apgd_path(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
     steps, rho, norm, generator = _check_options(loss, steps, rho, norm, generator)
     if step_size is not None:
         step_size = check_in_range("step_size", step_size, 0.0, math.inf)
+    random_start = check_bool("random_start", random_start)
     if target is not None:
-        target = check_attack(model, x, target)[0]
+        target = check_labels(target, x.shape[0], "target", num_classes=num_classes).to(y.device)
         if bool((target == y).any()):
             raise ValueError("target must differ from the true label y for every example")
     device = model_device(model, x)
     with eval_mode(model):
         path = _run(model, x.detach().to(device), y.to(device), eps, loss=loss,
                     target=None if target is None else target.to(device), steps=steps, step_size=step_size,
-                    rho=rho, norm=norm, random_start=bool(random_start), generator=generator)
+                    rho=rho, norm=norm, random_start=random_start, generator=generator)
     return Path(*(t.to(x.device) for t in path))
 
 
@@ -252,8 +262,8 @@ def apgd(
     if num_classes < least:
         raise ValueError(f"loss={loss!r}{' (targeted)' if targeted else ''} needs at least {least} classes, "
                          f"the model has {num_classes}")
-    if targeted:
-        n_target_classes = check_positive_int("n_target_classes", n_target_classes)
+    n_target_classes = check_positive_int("n_target_classes", n_target_classes)
+    if targeted:  # the default (9) is more than a small model's K − 1 when no target is wanted
         if n_target_classes > num_classes - 1:
             raise ValueError(f"n_target_classes must be at most K - 1 = {num_classes - 1}, got {n_target_classes}")
     if eps == 0:

@@ -50,7 +50,19 @@ class SquareResult(NamedTuple):
 
 
 def square_share(iteration: int, queries: int, p_init: float = 0.8) -> float:
-    """The share p of the image a window covers at ``iteration`` of a ``queries``-query run."""
+    """The share p of the image a window covers at ``iteration`` of a ``queries``-query run.
+
+    Args:
+        iteration: the query's number (≥ 0).
+        queries: the run's budget (≥ 1).
+        p_init: the share at the start, in (0, 1].
+    """
+    iteration = check_positive_int("iteration", iteration, allow_zero=True)
+    queries = check_positive_int("queries", queries)
+    return _share(iteration, queries, check_in_range("p_init", p_init, 1e-6, 1.0))
+
+
+def _share(iteration: int, queries: int, p_init: float) -> float:
     at = int(iteration / queries * 10_000)  # the paper's schedule is written for 10,000 queries
     return p_init / 2 ** sum(at > h for h in _HALVINGS)
 
@@ -104,7 +116,7 @@ def square_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float
             idx = (best <= 0).nonzero().flatten()
             if len(idx) == 0:
                 break
-            side = min(max(round(math.sqrt(square_share(i, budget, p_init) * h * w)), 1), h - 1, w - 1)
+            side = min(max(round(math.sqrt(_share(i, budget, p_init) * h * w)), 1), h - 1, w - 1)
             # corners drawn from [0, h − side), as in the paper's code
             top = torch.randint(0, h - side, (len(idx),), generator=generator).to(device)
             left = torch.randint(0, w - side, (len(idx),), generator=generator).to(device)
