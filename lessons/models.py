@@ -44,6 +44,7 @@ __all__ = [
     "mlp",
     "autoencoder_softmax",
     "lenet",
+    "small_cnn",
     "train",
     "accuracy",
     "predict",
@@ -209,6 +210,30 @@ def lenet(num_classes: int = 10, width: int = 1) -> nn.Sequential:
         fc1=nn.Linear(c2 * 7 * 7, h),
         relu3=nn.ReLU(),
         fc2=nn.Linear(h, num_classes),
+    ))
+
+
+def small_cnn(num_classes: int = 10) -> nn.Sequential:
+    """Wong, Rice & Kolter's MNIST network (lesson 05): two strided 4×4 convs, then 100 units.
+
+    From their code (``locuslab/fast_adversarial``, ``MNIST/mnist_net.py``): conv 16 and conv 32
+    filters, each 4×4 with stride 2 (28 → 14 → 7), a 100-unit dense layer, 10 logits; about
+    a fifth of ``lenet``'s multiply-adds, so adversarial training can afford many epochs.
+    Layer names follow ``lenet`` (``fc1`` = the penultimate layer, ``fc2`` = logits).
+
+    Unlike the course's other models it has **no** ``Normalize`` layer: it reads raw [0, 1]
+    pixels, as in their code, for which their fast-FGSM recipe was tuned.
+    """
+    num_classes = check_positive_int("num_classes", num_classes)
+    return nn.Sequential(OrderedDict(
+        conv1=nn.Conv2d(1, 16, 4, stride=2, padding=1),  # (N, 16, 14, 14)
+        relu1=nn.ReLU(),
+        conv2=nn.Conv2d(16, 32, 4, stride=2, padding=1),  # (N, 32, 7, 7)
+        relu2=nn.ReLU(),
+        flatten=nn.Flatten(),
+        fc1=nn.Linear(32 * 7 * 7, 100),
+        relu3=nn.ReLU(),
+        fc2=nn.Linear(100, num_classes),
     ))
 
 

@@ -1,4 +1,4 @@
-"""Adversarial training: standard, FGSM, PGD, fast FGSM and a refreshed adversarial pool.
+"""Adversarial training: standard, FGSM, PGD, fast FGSM, TRADES and a refreshed adversarial pool.
 
 Introduced in lesson 05. One training loop (``adversarial_train``) with interchangeable
 ways of making the examples a step trains on (``METHODS``):
@@ -10,19 +10,17 @@ ways of making the examples a step trains on (``METHODS``):
   ICLR 2018 (arXiv 1706.06083): loss = CE(PGD(x)), the inner maximisation of a min-max problem.
 - ``"fast_fgsm"``: Wong, Rice & Kolter, *Fast is better than free*, ICLR 2020
   (arXiv 2001.03994): FGSM from a uniform random start with step 1.25·ε — PGD with one step.
+- ``"trades"``: Zhang et al. 2019: CE(x) + β·KL(f(x) ‖ f(x′)) (``lessons.remedies``).
 - ``"pool"``: Szegedy et al., *Intriguing properties of neural networks*, ICLR 2014
   (arXiv 1312.6199) §4.2: a pool of adversarial examples, part of which is regenerated against
-  the current model every epoch, mixed into every batch of clean digits. (Szegedy made them
-  with box-constrained L-BFGS; here PGD at the training ε makes them, far more cheaply.)
+  the current model every epoch, mixed into every batch of clean digits (``lessons.pools``: PGD
+  at the input, or examples of a hidden layer's output; Szegedy used L-BFGS).
 
-The loop's schedules are pure functions of where training is: ``ramp`` (ε grows from 0 over the
-first epochs: at a fixed ε = 0.3 from the first step a CNN on our 4,000 digits can stall at
-chance) and ``learning_rate``. With held-out digits (``val=``) the loop measures validation
-robustness every epoch, keeps the most robust epoch (adversarial training on few digits
-*overfits robustly*: robustness peaks, then falls), and flags catastrophic overfitting
-(``catastrophic_overfitting``): PGD accuracy that collapses while FGSM accuracy stays high.
-The lesson's trained models and their recipes live in ``lessons.recipes``; ``lessons.evaluation``
-measures them.
+The schedules (``lessons.schedules``) are pure functions of where training is: ``ramp`` (ε grows
+from 0) and ``learning_rate`` (anneal or cyclic). With
+held-out digits (``val=``) the loop keeps the most robust epoch (adversarial training on few
+digits *overfits robustly*) and flags catastrophic overfitting (``catastrophic_overfitting``).
+Recipes and trained models: ``lessons.recipes``; measurements: ``lessons.evaluation``.
 """
 
 from __future__ import annotations
@@ -40,6 +38,9 @@ from torch import nn
 
 from . import attacks
 from .evaluation import check_data, correct, robust_accuracy
+from .pools import refresh_pool, split_model
+from .remedies import average_weights, random_shift, trades_examples, trades_loss
+from .schedules import learning_rate, ramp
 from .utils import (
     check_bool,
     check_choice,
@@ -49,6 +50,7 @@ from .utils import (
     check_model_input,
     check_pair,
     check_positive_int,
+    eval_mode,
     model_device,
 )
 from .utils import (
@@ -57,79 +59,14 @@ from .utils import (
 
 __all__ = [
     "METHODS",
-    "SCHEDULES",
-    "ramp",
-    "learning_rate",
     "adversarial_examples",
     "training_step",
-    "refresh_pool",
     "validate",
     "adversarial_train",
     "catastrophic_overfitting",
 ]
 
-METHODS = ("standard", "fgsm", "pgd", "fast_fgsm", "pool")
-SCHEDULES = ("anneal", "cyclic")
-
-
-# --------------------------------------------------------------------------- schedules
-
-
-def ramp(epoch: float, eps: float, ramp_epochs: float) -> float:
-    """ε at a (fractional) epoch: linear from 0 to ``eps`` over ``ramp_epochs``, then ``eps`` (lesson 05).
-
-    Madry et al.'s MNIST model trains at ε = 0.3 from the start, with 60,000 digits and a
-    larger network; on our 4,000 digits a fixed ε = 0.3 can leave a CNN stuck at chance
-    (the attack wins every batch before the network has learnt any digit). Growing ε lets
-    it learn the digits first.
-
-    Args:
-        epoch: training progress in epochs, ≥ 0 (1.5 = half-way through the second epoch).
-        eps: the final L∞ budget, in [0, 1].
-        ramp_epochs: epochs over which ε grows; 0 means ``eps`` from the start.
-
-    Returns:
-        The ε to train with now, in [0, eps].
-    """
-    epoch = check_in_range("epoch", epoch, 0.0, math.inf)
-    eps = check_in_range("eps", eps, 0.0, 1.0)
-    ramp_epochs = check_in_range("ramp_epochs", ramp_epochs, 0.0, math.inf)
-    if ramp_epochs == 0:
-        return eps
-    return eps * min(1.0, epoch / ramp_epochs)
-
-
-def learning_rate(step: int, total_steps: int, lr: float, *, schedule: str = "anneal", anneal: float = 0.0,
-                  peak: float = 0.4) -> float:
-    """The learning rate at optimiser step ``step`` of ``total_steps`` (lesson 05).
-
-    - ``"anneal"``: ``lr`` until the last ``anneal`` share of the steps, then linearly down
-      to 0 (a short final descent helps robust accuracy noticeably when there is little time);
-    - ``"cyclic"``: one triangle, 0 → ``lr`` at the ``peak`` share of training → 0 at the end
-      (Wong, Rice & Kolter 2020's cyclic schedule, which fast FGSM training relies on).
-
-    Args:
-        step: optimiser steps taken so far, in [0, total_steps].
-        total_steps: steps in the whole run (≥ 1).
-        lr: the largest learning rate.
-        schedule: ``"anneal"`` or ``"cyclic"``.
-        anneal: for ``"anneal"``, the final share of steps that decays, in [0, 1].
-        peak: for ``"cyclic"``, where the rate peaks, as a share of training in (0, 1).
-
-    Returns:
-        The learning rate, in [0, lr].
-    """
-    total_steps = check_positive_int("total_steps", total_steps)
-    step = check_positive_int("step", step, allow_zero=True)
-    lr = check_in_range("lr", lr, 0.0, 10.0)
-    check_choice("schedule", schedule, SCHEDULES)
-    peak = check_in_range("peak", peak, 1e-6, 1 - 1e-6)
-    anneal = check_in_range("anneal", anneal, 0.0, 1.0)
-    if schedule == "cyclic":
-        at = step / total_steps
-        return lr * (at / peak if at < peak else max(0.0, (1 - at) / (1 - peak)))
-    decay_from = total_steps * (1 - anneal)
-    return lr if step < decay_from else lr * (total_steps - step) / max(1.0, total_steps - decay_from)
+METHODS = ("standard", "fgsm", "pgd", "fast_fgsm", "trades", "pool")
 
 
 # --------------------------------------------------------------------------- one step
@@ -144,6 +81,7 @@ def adversarial_examples(
     *,
     steps: int = 7,
     fast_step: float = 1.25,
+    clip_start: bool = False,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """The adversarial images one training step of ``method`` adds (lesson 05).
@@ -152,11 +90,14 @@ def adversarial_examples(
         method: one of ``METHODS``. ``"standard"`` returns a copy of ``x``; ``"fgsm"``: FGSM;
             ``"pgd"`` and ``"pool"``: PGD with ``steps`` steps of 2.5·ε/steps from a random
             start (Madry et al.); ``"fast_fgsm"``: one step of ``fast_step``·ε from a uniform
-            random start (Wong et al. use 1.25), i.e. ``attacks.pgd(..., steps=1, alpha=1.25 * eps)``.
+            random start (Wong et al. use 1.25), as in their code (``_fast_fgsm``);
+            ``"trades"``: ``remedies.trades_examples`` (``steps`` steps on the KL divergence).
         model: the classifier being trained; its mode and parameters are left as they were.
         x, y, eps: images (N, C, H, W) in [0, 1], int64 labels (N,), the L∞ budget in [0, 1].
         steps, fast_step: PGD steps for ``"pgd"`` and ``"pool"``; the step of ``"fast_fgsm"`` as a
             multiple of ε, in (0, 2].
+        clip_start: ``"fast_fgsm"`` clips its random start into [0, 1] before taking the
+            gradient, as ``attacks.pgd`` does (lesson 05's catastrophic-overfitting case).
         generator: CPU ``torch.Generator`` for the random starts.
 
     Returns:
@@ -167,14 +108,36 @@ def adversarial_examples(
     eps = check_in_range("eps", eps, 0.0, 1.0)
     steps = check_positive_int("steps", steps)
     fast_step = check_in_range("fast_step", fast_step, 1e-6, 2.0)
+    check_bool("clip_start", clip_start)
     if method == "standard":
         return x.detach().clone()
     if method == "fgsm":
         return attacks.fgsm(model, x, y, eps)
-    if method == "fast_fgsm":
-        # Wong et al.: the random start is what keeps one step from overfitting at once.
+    if method == "fast_fgsm" and clip_start:
         return attacks.pgd(model, x, y, eps, steps=1, alpha=fast_step * eps, generator=generator)
+    if method == "fast_fgsm":
+        return _fast_fgsm(model, x, y, eps, fast_step * eps, generator)
+    if method == "trades":
+        return trades_examples(model, x, eps, steps=steps, generator=generator)
     return attacks.pgd(model, x, y, eps, steps=steps, alpha=2.5 * eps / steps, generator=generator)
+
+
+def _fast_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, step: float,
+               generator: torch.Generator | None) -> torch.Tensor:
+    """Wong et al.'s FGSM step, as in their code (``locuslab/fast_adversarial``, ``train_mnist.py``).
+
+    δ ~ U(−ε, ε) — the random start is what keeps one step from overfitting at once, and it
+    is *not* clipped to [0, 1] before the gradient is taken (clipping would pin half the
+    blank background's start at 0) — then δ += step·sign(∇), back into the ε-box, and only
+    the final image is clipped to [0, 1]. ``attacks.pgd(..., steps=1)`` clips the start; on our
+    digits at ε = 0.3 that version overfits catastrophically (lesson 05).
+    """
+    delta = torch.rand(x.shape, generator=generator, dtype=x.dtype).mul_(2).sub_(1).mul_(eps).to(x.device)
+    with eval_mode(model):
+        start = (x.detach() + delta).requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(start), y, reduction="sum"), start)
+    delta = (delta + step * grad.sign()).clamp_(-eps, eps)
+    return (x.detach() + delta).clamp_(0, 1)
 
 
 def training_step(
@@ -188,23 +151,31 @@ def training_step(
     steps: int = 7,
     clean_weight: float = 0.5,
     fast_step: float = 1.25,
+    clip_start: bool = False,
+    beta: float = 6.0,
     pool: tuple[torch.Tensor, torch.Tensor] | None = None,
+    pool_layer: str | None = None,
     generator: torch.Generator | None = None,
 ) -> dict[str, float]:
     """One optimiser step of ``method`` on a batch; returns the clean and adversarial losses (lesson 05).
 
     The losses: ``"standard"`` CE(x); ``"fgsm"`` clean_weight·CE(x) + (1 − clean_weight)·CE(x_fgsm)
     (Goodfellow et al. use 0.5); ``"pgd"`` and ``"fast_fgsm"`` CE(x_adv) alone (Madry et al.,
-    Wong et al.); ``"pool"`` CE over the clean batch and the ``pool`` batch together (Szegedy
-    et al.: the pool's examples were made against an *earlier* state of the model).
+    Wong et al.); ``"trades"`` ``remedies.trades_loss``; ``"pool"`` CE over the clean batch and
+    the ``pool`` batch together (Szegedy et al.: the pool's examples were made against an
+    *earlier* state of the model; a ``pool_layer`` pool holds that layer's outputs and trains
+    only the layers above it).
 
     Args:
         model, optimizer: the classifier, trained in place (left in train mode), and its optimiser.
         x, y: images (N, C, H, W) in [0, 1] (never written to) and int64 labels (N,).
         method, eps: one of ``METHODS``; the L∞ budget in [0, 1] (unused by standard and pool).
-        steps, clean_weight, fast_step: PGD steps; α of the ``"fgsm"`` loss; the ``"fast_fgsm"``
-            step as a multiple of ε (Wong et al.: 1.25).
-        pool: ``(x_pool, y_pool)`` adversarial examples for ``"pool"`` (required there).
+        steps, clean_weight, fast_step, clip_start: PGD steps; α of the ``"fgsm"`` loss; the
+            ``"fast_fgsm"`` step as a multiple of ε (Wong et al.: 1.25) and its start's clipping
+            (``adversarial_examples``).
+        beta: TRADES's weight of the KL term.
+        pool, pool_layer: ``(examples, labels)`` for ``"pool"`` (required there): images, or
+            outputs of the layer named ``pool_layer`` (``pools.layer_examples``).
         generator: CPU ``torch.Generator`` for the attacks' random starts.
 
     Returns:
@@ -219,17 +190,27 @@ def training_step(
     eps = check_in_range("eps", eps, 0.0, 1.0)
     steps = check_positive_int("steps", steps)
     clean_weight = check_in_range("clean_weight", clean_weight, 0.0, 1.0)
+    beta = check_in_range("beta", beta, 0.0, 1e3)
+    check_bool("clip_start", clip_start)
     generator = check_generator(generator)
     if method == "pool":
         if pool is None:
             raise ValueError("method 'pool' needs pool=(x_pool, y_pool): a batch of adversarial examples")
-        x_pool, y_pool = check_pair(pool, "pool")
+        if pool_layer is None:
+            x_pool, y_pool = check_pair(pool, "pool")
+            head = model
+        else:  # a layer's outputs: any shape the layers above take
+            if not isinstance(pool, (tuple, list)) or len(pool) != 2 or not isinstance(pool[0], torch.Tensor):
+                raise TypeError(f"pool must be a pair (outputs of {pool_layer!r}, labels), got {type(pool).__name__}")
+            head = split_model(model, pool_layer)[1]
+            x_pool, y_pool = pool[0], check_labels(pool[1], len(pool[0]), "pool[1]", num_classes=num_classes)
     device = model_device(model)
     x, y = x.to(device), y.to(device)
 
     x_adv = None
-    if method in ("fgsm", "pgd", "fast_fgsm"):
-        x_adv = adversarial_examples(method, model, x, y, eps, steps=steps, fast_step=fast_step, generator=generator)
+    if method in ("fgsm", "pgd", "fast_fgsm", "trades"):
+        x_adv = adversarial_examples(method, model, x, y, eps, steps=steps, fast_step=fast_step, clip_start=clip_start,
+                                     generator=generator)
     model.train()
     if method == "standard":
         clean = F.cross_entropy(model(x), y)
@@ -238,10 +219,13 @@ def training_step(
         logits = model(torch.cat([x, x_adv]))  # one forward pass for both halves
         clean, adv = F.cross_entropy(logits[: len(x)], y), F.cross_entropy(logits[len(x):], y)
         loss = clean_weight * clean + (1 - clean_weight) * adv
+    elif method == "trades":
+        logits = model(torch.cat([x, x_adv]))
+        loss = trades_loss(logits[: len(x)], logits[len(x):], y, beta)
+        clean, adv = F.cross_entropy(logits[: len(x)], y), F.cross_entropy(logits[len(x):], y)
     elif method == "pool":
         x_pool, y_pool = x_pool.to(device), y_pool.to(device)
-        logits = model(torch.cat([x, x_pool]))
-        clean, adv = F.cross_entropy(logits[: len(x)], y), F.cross_entropy(logits[len(x):], y_pool)
+        clean, adv = F.cross_entropy(model(x), y), F.cross_entropy(head(x_pool), y_pool)
         loss = (len(x) * clean + len(x_pool) * adv) / (len(x) + len(x_pool))
     else:  # pgd, fast_fgsm: train on the adversarial batch only
         adv = loss = F.cross_entropy(model(x_adv), y)
@@ -254,31 +238,6 @@ def training_step(
 
 
 # --------------------------------------------------------------------------- the loop
-
-
-def refresh_pool(pool: tuple[torch.Tensor, torch.Tensor], model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                 eps: float, *, size: int, refresh: float, steps: int,
-                 generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Szegedy's pool after one more epoch: new PGD examples against the model as it is now (lesson 05).
-
-    Until the pool holds ``size`` examples it grows; then a ``refresh`` share of it, in random
-    slots, is replaced; the rest stays as it was made against earlier states of the model.
-
-    Returns the new pool ``(x_pool, y_pool)`` on the CPU; the old tensors are not modified.
-    """
-    pool_x, pool_y = pool
-    n_new = max(1, round(refresh * size)) if len(pool_x) >= size else size - len(pool_x)
-    n_new = min(n_new, size, len(x))
-    src = torch.randperm(len(x), generator=generator)[:n_new]
-    new_x = torch.cat([adversarial_examples("pgd", model, x[src[j : j + 500]], y[src[j : j + 500]], eps,
-                                            steps=steps, generator=generator).cpu() for j in range(0, n_new, 500)])
-    new_y = y[src].cpu()
-    if len(pool_x) < size:
-        return torch.cat([pool_x, new_x]), torch.cat([pool_y, new_y])
-    slots = torch.randperm(len(pool_x), generator=generator)[:n_new]
-    pool_x, pool_y = pool_x.clone(), pool_y.clone()
-    pool_x[slots], pool_y[slots] = new_x, new_y
-    return pool_x, pool_y
 
 
 def validate(model: nn.Module, val: tuple[torch.Tensor, torch.Tensor], eps: float, *, steps: int = 10,
@@ -314,16 +273,23 @@ def adversarial_train(
     steps: int = 7,
     clean_weight: float = 0.5,
     fast_step: float = 1.25,
+    clip_start: bool = False,
     batch_size: int = 100,
     lr: float = 1e-3,
     schedule: str = "anneal",
     anneal: float = 0.0,
     peak: float = 0.4,
+    beta: float = 6.0,
+    shift: int = 0,
+    ema: float = 0.0,
     pool_size: int = 1000,
     pool_refresh: float = 0.5,
+    pool_layer: str | None = None,
+    pool_rel_eps: float | None = None,
     val: tuple[torch.Tensor, torch.Tensor] | None = None,
     val_steps: int = 10,
     val_every_epoch: bool = False,
+    val_every: int = 1,
     select: str = "pgd",
     co_drop: float = 0.2,
     co_gap: float = 0.5,
@@ -334,10 +300,11 @@ def adversarial_train(
     """Train ``model`` in place with ``method``'s examples; keep the most robust epoch (lesson 05).
 
     Adam, its rate following ``learning_rate`` (``schedule``, ``anneal``, ``peak``); ε follows
-    ``ramp``. With ``val`` the model is measured after each epoch (``validate``: clean, FGSM
-    and PGD-``val_steps`` at the full ε; only once ε has reached it unless ``val_every_epoch``)
-    and the state with the best ``select`` accuracy is restored at the end (for
-    ``"standard"``: the best clean accuracy, and only that is measured).
+    ``ramp``. With ``val`` the model is measured after every ``val_every``-th epoch and the last
+    (``validate``: clean, FGSM and PGD-``val_steps`` at the full ε; only once ε has reached it
+    unless ``val_every_epoch``) and the state with the best ``select`` accuracy is restored at
+    the end (for ``"standard"``: the best clean accuracy, and only that is measured). With
+    ``ema`` the weights' moving average is what is measured, kept and returned.
 
     Args:
         model: classifier taking (N, C, H, W) images in [0, 1]; trained in place on its device.
@@ -348,14 +315,22 @@ def adversarial_train(
         ramp_epochs: epochs over which ε grows from 0 (``ramp``).
         steps: PGD steps per training example for ``"pgd"`` (and for the pool's examples).
         clean_weight: α of Goodfellow's ``"fgsm"`` loss.
-        fast_step: the ``"fast_fgsm"`` step as a multiple of ε (Wong et al.: 1.25).
+        fast_step, clip_start: the ``"fast_fgsm"`` step as a multiple of ε (Wong et al.: 1.25);
+            clip its random start into [0, 1] first (``adversarial_examples``).
         batch_size: clean examples per step.
         lr, schedule, anneal, peak: Adam's largest learning rate and its schedule (``learning_rate``).
+        beta: TRADES's weight of the KL term (``"trades"``).
+        shift: each batch's digits move by up to this many pixels (``remedies.random_shift``).
+        ema: decay of the weights' moving average (``remedies.average_weights``); 0: none.
         pool_size: examples in Szegedy's pool (``"pool"``).
         pool_refresh: share of the pool regenerated against the current model each epoch.
+        pool_layer, pool_rel_eps: with ``pool_rel_eps``, the pool holds ``pools.layer_examples``
+            of the output of ``pool_layer`` (``None``: the input) at that relative L2 radius,
+            instead of L∞ PGD examples at ``eps``.
         val: ``(x_val, y_val)`` held-out digits to pick the epoch with (never the test set).
         val_steps: PGD steps (α = 2.5·ε/steps, random start) of the validation attack.
         val_every_epoch: also measure while ε is still ramping up.
+        val_every: measure every this many epochs (and after the last).
         select: the validation number that picks the epoch: ``"pgd"`` (robust accuracy, the
             default), ``"fgsm"`` (Goodfellow et al. early-stopped on FGSM error) or ``"clean"``.
         co_drop, co_gap: the thresholds of ``catastrophic_overfitting``; a warning is issued
@@ -378,14 +353,26 @@ def adversarial_train(
     steps = check_positive_int("steps", steps)
     check_in_range("clean_weight", clean_weight, 0.0, 1.0)
     check_in_range("fast_step", fast_step, 1e-6, 2.0)
+    check_bool("clip_start", clip_start)
     batch_size = check_positive_int("batch_size", batch_size)
     learning_rate(0, 1, lr, schedule=schedule, anneal=anneal, peak=peak)  # validates the schedule's arguments
+    check_in_range("beta", beta, 0.0, 1e3)
+    shift = check_positive_int("shift", shift, allow_zero=True)
+    ema = check_in_range("ema", ema, 0.0, 1.0 - 1e-9)
     pool_size = check_positive_int("pool_size", pool_size)
     pool_refresh = check_in_range("pool_refresh", pool_refresh, 0.0, 1.0)
+    if pool_rel_eps is not None:
+        check_in_range("pool_rel_eps", pool_rel_eps, 0.0, 1.0)
+    if pool_layer is not None:
+        split_model(model, pool_layer, name="pool_layer")  # a clear error now rather than after the first epoch
+        if pool_rel_eps is None:
+            raise ValueError(f"pool_layer={pool_layer!r} needs pool_rel_eps: a layer's outputs have no [0, 1] box "
+                             "for an L∞ budget, so its examples take a radius relative to their size")
     if val is not None:
         val = check_pair(val, "val")
     val_steps = check_positive_int("val_steps", val_steps)
     check_bool("val_every_epoch", val_every_epoch)
+    val_every = check_positive_int("val_every", val_every)
     select = check_choice("select", select, ("pgd", "fgsm", "clean"))
     check_in_range("co_drop", co_drop, 0.0, 1.0)
     check_in_range("co_gap", co_gap, 0.0, 1.0)
@@ -398,14 +385,15 @@ def adversarial_train(
     history: dict = {k: [] for k in ("eps", "clean_loss", "adv_loss", "val_clean", "val_fgsm", "val_pgd", "seconds")}
     best_state, best_score, best_epoch = None, -math.inf, None
     pool = (torch.empty(0, *x.shape[1:]), torch.empty(0, dtype=torch.long))
+    average = copy.deepcopy(model) if ema else None
     wall0, cpu0 = time.perf_counter(), time.process_time()
 
     bar = progress_bar(range(epochs), enabled=progress, desc=desc or method, unit="epoch")
     for epoch in bar:
         start = time.perf_counter()
         if method == "pool" and epoch > 0:  # epoch 0 trains on clean digits: nothing to attack yet
-            pool = refresh_pool(pool, model, x, y, ramp(epoch, eps, ramp_epochs), size=pool_size,
-                                refresh=pool_refresh, steps=steps, generator=gen)
+            pool = refresh_pool(pool, model, x, y, ramp(epoch, eps, ramp_epochs), size=pool_size, refresh=pool_refresh,
+                                steps=steps, generator=gen, rel_eps=pool_rel_eps, layer=pool_layer)
         order = torch.randperm(len(x), generator=gen)
         sums = {"clean_loss": 0.0, "adv_loss": 0.0}
         for b in range(n_batches):
@@ -420,20 +408,27 @@ def adversarial_train(
             elif method == "pool":
                 step_method = "standard"
             e = ramp(epoch + b / n_batches, eps, ramp_epochs)
-            losses = training_step(model, opt, x[idx], y[idx], method=step_method, eps=e, steps=steps,
-                                   clean_weight=clean_weight, fast_step=fast_step, pool=pool_batch, generator=gen)
+            xb = random_shift(x[idx], shift, generator=gen) if shift else x[idx]
+            losses = training_step(model, opt, xb, y[idx], method=step_method, eps=e, steps=steps,
+                                   clean_weight=clean_weight, fast_step=fast_step, clip_start=clip_start, beta=beta,
+                                   pool=pool_batch,
+                                   pool_layer=pool_layer, generator=gen)
+            if average is not None:  # a short memory at first, so the average soon forgets the initial weights
+                average_weights(average, model, min(ema, (1 + step) / (10 + step)))
             for k in sums:
                 sums[k] += losses[k] * len(idx)
         model.eval()
+        judge = model if average is None else average.eval()
         history["eps"].append(ramp(epoch + 1, eps, ramp_epochs))
         history["clean_loss"].append(sums["clean_loss"] / len(x))
         history["adv_loss"].append(sums["adv_loss"] / len(x))
-        measured = val is not None and (val_every_epoch or epoch + 1 >= ramp_epochs)
-        row = (validate(model, val, eps, steps=val_steps, seed=seed, clean_only=method == "standard") if measured
+        measured = (val is not None and (val_every_epoch or epoch + 1 >= ramp_epochs)
+                    and ((epoch + 1) % val_every == 0 or epoch + 1 == epochs))
+        row = (validate(judge, val, eps, steps=val_steps, seed=seed, clean_only=method == "standard") if measured
                else {"clean": math.nan, "fgsm": math.nan, "pgd": math.nan})
         score = row["clean" if method == "standard" else select]
         if measured and score >= best_score:  # ties: the later epoch, which has seen more data
-            best_score, best_epoch, best_state = score, epoch, copy.deepcopy(model.state_dict())
+            best_score, best_epoch, best_state = score, epoch, copy.deepcopy(judge.state_dict())
         for k in ("clean", "fgsm", "pgd"):
             history[f"val_{k}"].append(row[k])
         history["seconds"].append(time.perf_counter() - start)
@@ -446,8 +441,8 @@ def adversarial_train(
     history["best_epoch"] = best_epoch if best_epoch is not None else epochs - 1
     if history["catastrophic_epoch"] is not None:
         _warn_catastrophic(history, method, select)
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if best_state is not None or average is not None:
+        model.load_state_dict(best_state if best_state is not None else average.state_dict())
     history["train_seconds"] = time.perf_counter() - wall0
     history["cpu_seconds"] = time.process_time() - cpu0
     model.eval()

@@ -21,14 +21,14 @@ import inspect
 import numpy as np
 import torch
 from bad_inputs_l07 import CASES as L07_CASES
-from fuzz_kit import BAD, NAME_KINDS, A, Case, M, Tiny, TinyAE, X, Y, _pgd_fast, outcome  # noqa: F401  (re-exported)
+from fuzz_kit import BAD, NAME_KINDS, A, Case, M, Tiny, TinyAE, X, Y, _pgd_fast, ingredients, outcome  # noqa: F401  (re-exported)
 from torch import nn
 
 FUZZED = ("attacks.apgd", "attacks.common", "attacks.cw", "attacks.gradient", "attacks.lbfgs", "attacks.losses",
           "attacks.minimum", "attacks.square", "audit", "blackbox", "bounds", "cache", "certified_training", "certify",
           "checklist", "classic", "data", "decision", "defences", "directions", "encodings", "evaluation", "evolution",
-          "fooling", "layers", "manifold", "models", "noise", "queries", "recipes", "smoothing", "tabular", "training",
-          "transfer", "utils", "verify", "viz")
+          "fooling", "layers", "manifold", "models", "noise", "pools", "queries", "recipes", "remedies", "schedules",
+          "smoothing", "tabular", "training", "transfer", "utils", "verify", "viz")
 
 EXEMPT = {  # public functions that take no input a learner could get wrong, with the reason
     "cache.cache_dir": "no arguments",
@@ -63,7 +63,8 @@ EXEMPT = {  # public functions that take no input a learner could get wrong, wit
     "noise.check_eps_values": "a validator: exercised through logit_path, logit_path_figure, alignment_figure",
     "attacks.common.reached": "an internal predicate of the attacks (inputs already checked)",
     "attacks.common.margin": "an internal loss of the attacks (inputs already checked)",
-    "training.refresh_pool": "a step of adversarial_train, which checks its inputs",
+    "pools.refresh_pool": "a step of training.adversarial_train, which checks its inputs",
+    "remedies.trades_loss": "a loss of training.training_step on logits it computed (inputs already checked)",
     "blackbox.check_oracle": "a validator: exercised through simba, hop_skip_jump, train_substitute, transfer_success",
     "tabular.check_table": "a validator: exercised through every tabular entry below",
     "tabular.check_bounds": "a validator: exercised through one_feature_attack and viz.one_feature_sweep",
@@ -128,6 +129,7 @@ CASES = [
     Case("models.mlp", lambda: dict(hidden=(4,)), {"hidden": "widths"}),
     Case("models.autoencoder_softmax", lambda: dict(hidden=4), {"hidden": "count"}),
     Case("models.lenet", lambda: dict(), {"width": "count"}),
+    Case("models.small_cnn", lambda: dict()),
     Case("models.train", lambda: dict(model=Tiny(), data=(X(), Y()), epochs=1, progress=False),
          {"weight_decay": "positive", "seed": "count0"}),
     Case("models.accuracy", lambda: A()),
@@ -147,22 +149,39 @@ CASES = [
     Case("evaluation.robust_mask", lambda: A(attack=_pgd_fast()), {"alive": "labels"}, skip=("alive",)),
     Case("evaluation.robust_accuracy", lambda: dict(model=M(), data=(X(), Y()), attack=_pgd_fast())),
     Case("evaluation.robustness_curve", lambda: dict(model=M(), data=(X(), Y()), eps_values=[0.0, 0.1], steps=1)),
-    Case("training.ramp", lambda: dict(epoch=1.0, eps=0.3, ramp_epochs=2.0), {"epoch": "positive", "ramp_epochs": "positive"}),
-    Case("training.learning_rate", lambda: dict(step=1, total_steps=10, lr=1e-3),
+    Case("schedules.ramp", lambda: dict(epoch=1.0, eps=0.3, ramp_epochs=2.0), {"epoch": "positive", "ramp_epochs": "positive"}),
+    Case("schedules.learning_rate", lambda: dict(step=1, total_steps=10, lr=1e-3),
          {"step": "count0", "total_steps": "count", "anneal": "unit", "peak": "unit"}),
     Case("training.adversarial_examples", lambda: dict(method="pgd", model=M(), x=X(), y=Y(), eps=0.1, steps=1),
-         {"fast_step": "positive"}),
+         {"fast_step": "positive", "clip_start": "flag"}),
     Case("training.training_step", lambda: dict(model=Tiny(), optimizer=torch.optim.SGD(Tiny().parameters(), lr=0.1),
                                                 x=X(), y=Y(), method="standard", eps=0.1),
-         {"clean_weight": "unit", "optimizer": "attack"}, skip=("model",)),
+         {"clean_weight": "unit", "optimizer": "attack", "beta": "positive", "clip_start": "flag"}, skip=("model",)),
     Case("training.validate", lambda: dict(model=M(), val=(X(), Y()), eps=0.1, steps=1), {"val": "data", "clean_only": "flag"}),
     Case("training.adversarial_train", lambda: dict(model=Tiny(), data=(X(), Y()), method="standard", epochs=1,
                                                     batch_size=4, progress=False),
          {"ramp_epochs": "positive", "anneal": "unit", "select": "choice", "val_every_epoch": "flag", "seed": "count0",
-          "pool_size": "count", "val_steps": "count"}, skip=("model",)),
+          "pool_size": "count", "val_steps": "count", "val_every": "count", "beta": "positive", "shift": "count0",
+          "ema": "unit", "clip_start": "flag", "pool_layer": "choice", "pool_rel_eps": "unit"}, skip=("model",)),
     Case("training.catastrophic_overfitting", lambda: dict(history=_history()), {"drop": "unit", "gap": "unit"}),
-    Case("recipes.fit_recipe", lambda: dict(name="pgd", model=_lenet()), {"name": "choice"}, run_good=False),
+    Case("recipes.fit_recipe", lambda: dict(name="pgd", model=_lenet()), {"name": "choice", "recipe": "recipe"},
+         run_good=False),
     Case("recipes.robust_model", lambda: dict(name="pgd", progress=False), {"name": "choice"}, run_good=False),
+    Case("recipes.build_model", lambda: dict(name="fast_fgsm"), {"name": "choice"}),
+    Case("recipes.study_model", lambda: dict(variant="relu1", seed=1, progress=False), {"variant": "choice"},
+         run_good=False),
+    Case("recipes.study_errors", lambda: dict(progress=False), run_good=False),
+    Case("recipes.mean_interval", lambda: dict(values=[0.1, 0.2, 0.4]), {"values": "eps_list", "level": "unit"}),
+    # lesson 05: pools and remedies
+    Case("pools.split_model", lambda: dict(model=_mlp(), layer="relu1"), {"layer": "choice", "name": "name"},
+         skip=("name",)),
+    Case("pools.layer_examples", lambda: dict(model=_mlp(), x=MX(), y=Y(), rel_eps=0.1, layer="relu1", steps=1),
+         {"rel_eps": "unit", "layer": "choice"}),
+    Case("remedies.trades_examples", lambda: dict(model=M(), x=X(), eps=0.1, steps=1, generator=torch.Generator())),
+    Case("remedies.random_shift", lambda: dict(x=X(), max_shift=1, generator=torch.Generator()),
+         {"x": "pixels", "max_shift": "count0"}),
+    Case("remedies.average_weights", lambda: dict(average=Tiny(), model=Tiny(), decay=0.9),
+         {"average": "model", "decay": "unit"}),
     # lesson 02
     Case("noise.rms_distortion", lambda: dict(x=X(), x_adv=X()), {"x": "pixels", "x_adv": "pixels"}),
     Case("noise.gaussian_noise", lambda: dict(x=X(), sigma=0.1), {"x": "pixels"}),
@@ -393,6 +412,17 @@ def _lenet():
     from lessons import models
 
     return models.lenet()
+
+
+def _mlp():
+    from lessons import models
+
+    torch.manual_seed(0)
+    return models.mlp((8, 8))
+
+
+def MX():
+    return ingredients()["mnist_x"].clone()
 
 
 def _gauss_loss():
