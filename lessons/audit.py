@@ -101,7 +101,7 @@ def lesson05(name: str, *, n: int = N_DIGITS, progress: bool = True) -> Audit:
     robust model on a laptop CPU; ``make warm`` does it), then read from the cache.
 
     Args:
-        name: ``"standard"``, ``"fgsm"``, ``"pgd"``, ``"fast_fgsm"`` or ``"pool"``.
+        name: a recipe of ``recipes.RECIPES`` (``"standard"``, ``"fgsm"``, ``"pgd"``, ``"fast_fgsm"``, ``"fast_fgsm_co"``, ``"pool"``).
         n: how many test digits (1 to 1,000).
         progress: show progress bars while measuring.
 

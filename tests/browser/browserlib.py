@@ -59,7 +59,7 @@ def notebook_paths() -> list[Path]:
 
 
 def run_timeout() -> float:
-    return float(os.environ.get("BLIND_SPOTS_RUN_TIMEOUT", "300"))
+    return float(os.environ.get("BLIND_SPOTS_RUN_TIMEOUT", "600"))
 
 
 def screenshot_dir(kind: str = "browser") -> Path:

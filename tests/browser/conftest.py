@@ -16,7 +16,7 @@ Environment knobs:
     BLIND_SPOTS_SITE_JOBS     notebooks executed at once when test_site.py builds the site
                               (default 1: under ``make test`` the other pytest worker has the other core)
     BLIND_SPOTS_NOTEBOOKS     comma-separated notebooks to test, by stem or number (default: all)
-    BLIND_SPOTS_RUN_TIMEOUT   seconds allowed for one notebook's "Run All" (default 300)
+    BLIND_SPOTS_RUN_TIMEOUT   seconds allowed for one notebook's "Run All" (default 600)
 """
 
 from __future__ import annotations
