@@ -9,6 +9,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 PYTEST_ARGS ?=
+# Processes that build the model cache at once (`python -m lessons.warm --jobs`).
+WARM_JOBS ?= 2
 # Jupyter refuses to run as root unless told; containers and CI often are root.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
@@ -37,7 +39,7 @@ lab: $(STAMP)
 # two threads (small models parallelise poorly), and notebooks stay together per file.
 TEST_JOBS ?= 2
 test: $(STAMP) lint
-	$(BIN)/python -m lessons.warm
+	$(BIN)/python -m lessons.warm --jobs $(WARM_JOBS)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -53,7 +55,7 @@ browser: $(STAMP)
 	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
 
 warm: $(STAMP)
-	$(BIN)/python -m lessons.warm
+	$(BIN)/python -m lessons.warm --jobs $(WARM_JOBS)
 
 demo: $(STAMP)
 	$(BIN)/voila notebooks --no-browser --Voila.ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG)
@@ -62,7 +64,7 @@ demo: $(STAMP)
 # every lesson executed (warm cache first), with figures and widget state; needs npm once.
 SITE_JOBS ?= 2
 site: $(STAMP)
-	$(BIN)/python -m lessons.warm
+	$(BIN)/python -m lessons.warm --jobs $(WARM_JOBS)
 	$(BIN)/python tools/build_site.py --out build/site --jobs $(SITE_JOBS)
 
 assign: $(STAMP)
