@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         # spawn, not fork: a forked torch can deadlock in its thread pools
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread) as pool:
             for stage in sorted({_stage(n) for n in names}):
-                for name, state, seconds in pool.map(_warm, [n for n in names if _stage(n) == stage]):
+                todo = [n for n in names if _stage(n) == stage]
+                # one item alone (the course table) runs here, with every thread, not in a one-thread worker
+                for name, state, seconds in ([_warm(todo[0])] if len(todo) == 1 else pool.map(_warm, todo)):
                     print(f"  {name:<40} {state:<8} {seconds:6.1f} s", flush=True)
     print(f"all models ready in {time.perf_counter() - total:.1f} s")
     return 0
