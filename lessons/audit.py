@@ -6,8 +6,10 @@ first ``N_DIGITS`` test digits three ways — PGD-40 (Madry et al.'s evaluation)
 five random starts, and ``evaluation.worst_case`` over ``evaluation.ensemble(0.3, **ENSEMBLE)``
 (APGD-CE, APGD-DLR, APGD-T, Square; smaller budgets than AutoAttack's, see ``ENSEMBLE``) — and
 keeps the per-digit results in the cache: the ensemble costs a minute of CPU per robust model,
-so ``make warm`` runs it once and the notebook reads it back in milliseconds. The result's
-version is a digest of the measured weights (``weights_id``), so a retrained model is measured anew.
+so ``make warm`` runs it once and the notebook reads it back in milliseconds. ``sanity05(name)``
+keeps Carlini et al.'s sanity checks (``checklist.sanity_checks``) of each model the same way.
+A result's version is a digest of the measured weights (``weights_id``), so a retrained model
+is measured anew.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from dataclasses import dataclass
 
 import torch
 
-from . import attacks, cache, recipes
+from . import attacks, cache, models, recipes
+from .checklist import Check, Checklist, sanity_checks
 from .data import load_mnist
 from .evaluation import WorstCase, ensemble, robust_mask, worst_case
 from .utils import check_bool, check_choice, check_model, check_positive_int, forked_rng
 
-__all__ = ["N_DIGITS", "EPS", "ENSEMBLE", "Audit", "lesson05", "weights_id", "CACHED_MODELS"]
+__all__ = ["N_DIGITS", "EPS", "ENSEMBLE", "Audit", "lesson05", "weights_id", "CHECKLIST_DIGITS", "CHECKLIST",
+           "sanity05", "CACHED_MODELS"]
 
 N_DIGITS = 200  # the first test digits every model is measured on
 _TEST_DIGITS = 1000  # load_mnist()'s test set
@@ -33,6 +37,9 @@ EPS = 0.3
 # evaluation.ensemble with smaller budgets than AutoAttack's (Square 5,000 queries, APGD-T 9 targets), so
 # that ``make warm`` measures all five models in a few CPU minutes; benchmarks/evaluation.py runs the full ones.
 ENSEMBLE = {"steps": 100, "n_target_classes": 3, "queries": 1000, "seed": 0}
+# lesson 07 §5: a few dozen digits are enough to raise an alarm; PGD-20 under test, Square with 500 queries
+CHECKLIST_DIGITS = 40
+CHECKLIST = {"steps": 20, "queries": 500}
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,43 @@ def lesson05(name: str, *, n: int = N_DIGITS, progress: bool = True) -> Audit:
     return Audit(name, n, torch.tensor(blob["pgd40"]), torch.tensor(blob["pgd40x5"]), worst, dict(blob["seconds"]), info)
 
 
-CACHED_MODELS: dict[str, Callable[[], Audit]] = {
-    f"ensemble on '{name}'": (lambda name=name: lesson05(name, progress=False)) for name in recipes.RECIPES
+def sanity05(name: str, *, progress: bool = True) -> Checklist:
+    """Carlini et al.'s sanity checks on lesson 05's model ``name`` (``checklist.sanity_checks``), cached.
+
+    Run once on the first ``CHECKLIST_DIGITS`` test digits at ε = 0.3 with ``CHECKLIST``'s settings
+    and lesson 00's CNN as the substitute (about 2-6 s a model on a laptop CPU; ``make warm`` does
+    it), then read from the cache, keyed by both models' weights.
+
+    Args:
+        name: a recipe of ``recipes.RECIPES``.
+        progress: show progress bars while measuring.
+
+    Returns:
+        The ``checklist.Checklist``; its ``cache_info`` says whether it was read from the cache.
+    """
+    check_choice("name", name, tuple(recipes.RECIPES))
+    check_bool("progress", progress)
+    model = recipes.robust_model(name, device="cpu", progress=progress)
+    substitute = models.pretrained("cnn", device="cpu", progress=progress)
+    version = cache.fingerprint({"model": weights_id(model), "substitute": weights_id(substitute), "eps": EPS,
+                                 "n": CHECKLIST_DIGITS, **CHECKLIST})
+    found = cache.load("results", f"l07-checklist-{name}", version)
+    if found is not None:
+        blob, path = found
+        info = {"cached": True, "path": str(path)}
+    else:
+        mnist = load_mnist()
+        x, y = mnist.x_test[:CHECKLIST_DIGITS], mnist.y_test[:CHECKLIST_DIGITS]
+        with forked_rng():
+            report = sanity_checks(model, x, y, EPS, substitute=substitute, progress=progress, **CHECKLIST)
+        blob = {"accuracy": report.accuracy, "checks": [{"name": c.name, "passed": c.passed, "measured": c.measured,
+                                                          "values": dict(c.values)} for c in report.checks]}
+        path = cache.save("results", f"l07-checklist-{name}", version, blob)
+        info = {"cached": False, "path": str(path) if path else None}
+    return Checklist(tuple(Check(**c) for c in blob["checks"]), blob["accuracy"], info)
+
+
+CACHED_MODELS: dict[str, Callable[[], object]] = {
+    **{f"ensemble on '{name}'": (lambda name=name: lesson05(name, progress=False)) for name in recipes.RECIPES},
+    **{f"checklist on '{name}'": (lambda name=name: sanity05(name, progress=False)) for name in recipes.RECIPES},
 }

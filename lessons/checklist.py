@@ -72,6 +72,7 @@ class Checklist:
 
     checks: tuple[Check, ...]
     accuracy: float  # robust accuracy under the attack under test
+    cache_info: dict = field(default_factory=dict, compare=False)  # where a cached report was read (audit.sanity05)
 
     @property
     def passed(self) -> bool:

@@ -62,6 +62,7 @@ CASES = [
          {"attacks": "attack_dict"}),
     Case("audit.weights_id", lambda: dict(model=M())),
     Case("audit.lesson05", lambda: dict(name="pgd", n=10, progress=False), {"name": "choice"}, run_good=False),
+    Case("audit.sanity05", lambda: dict(name="standard", progress=False), {"name": "choice"}, run_good=False),
     Case("checklist.pgd_under_test", lambda: dict(eps=0.1, steps=2, generator=_g())),
     Case("checklist.sanity_checks", lambda: A(eps=0.1, substitute=M(), steps=1, queries=2, progress=False),
          {"substitute": "model", "tol": "unit"}),
