@@ -314,9 +314,9 @@ def course_table(*, device: torch.device | str | None = None, progress: bool = T
     can encode, the exact verdicts at ε = 0.1 on the first ``N_EXACT`` digits (``exact``: the
     ones stored with the model if they are at that ε; else digits the attack broke count as
     broken and the others are solved); for noise-trained models the smoothing certified
-    accuracy at L2 radii 0.5 and 1.0. Computed once (minutes) and cached; the cache file's
-    version covers the settings, the attack and every model's weights, so retraining any model
-    recomputes the table.
+    accuracy at L2 radii 0.5 and 1.0. Computed once (minutes) and cached row by row; each row's
+    version covers the settings, the attack and that model's weights, so retraining a model
+    recomputes its row.
 
     Returns:
         One dict per model, in ``COURSE_MODELS`` order (masks are (N,) bool tensors).
@@ -325,24 +325,40 @@ def course_table(*, device: torch.device | str | None = None, progress: bool = T
     return _course_table(get_device(device) if device is not None else None, progress)[0]
 
 
+def _cached_row(name: str, lesson: str, model: nn.Module, device: torch.device | str | None, progress: bool
+                ) -> tuple[dict, bool]:
+    """One model's row, computed once and cached; the version covers the settings, the attack and its weights."""
+    version = cache.fingerprint(dict(_TABLE, attack=BEST_ATTACK, model=name, lesson=lesson, weights=_digest(model)))
+    found = cache.load("results", f"l08-course-row-{name}", version)
+    if found is not None:
+        return found[0]["row"], True
+    mnist = load_mnist()
+    x, y = check_pair((mnist.x_test[:N_TABLE], mnist.y_test[:N_TABLE]))
+    row = _row(name, lesson, model.to(device) if device is not None else model, x, y, progress)
+    cache.save("results", f"l08-course-row-{name}", version, {"row": row, "torch": str(torch.__version__)})
+    return row, False
+
+
 def _course_table(device: torch.device | str | None, progress: bool) -> tuple[list[dict], bool]:
     loaded = [(name, lesson, load()) for name, lesson, load in COURSE_MODELS]
-    version = cache.fingerprint(dict(_TABLE, attack=BEST_ATTACK, models=[(n, _digest(m)) for n, _, m in loaded]))
-    found = cache.load("results", "l08-course-table", version)
-    if found is not None:
-        rows, cached = found[0]["rows"], True
-    else:
-        mnist = load_mnist()
-        x, y = check_pair((mnist.x_test[:N_TABLE], mnist.y_test[:N_TABLE]))
-        rows = [_row(name, lesson, model.to(device) if device is not None else model, x, y, progress)
-                for name, lesson, model in progress_bar(loaded, enabled=progress, desc="course table", unit="model")]
-        cache.save("results", "l08-course-table", version, {"rows": rows, "torch": str(torch.__version__)})
-        cached = False
-    for row, (_, _, model) in zip(rows, loaded):
+    rows, all_cached = [], True
+    for name, lesson, model in progress_bar(loaded, enabled=progress, desc="course table", unit="model"):
+        row, cached = _cached_row(name, lesson, model, device, progress)
+        all_cached &= cached
         stored = _stored_exact(model)
         if stored is not None:
             row["exact"] = stored
-    return rows, cached
+        rows.append(row)
+    return rows, all_cached
+
+
+class _RowArtefact:
+    """What ``python -m lessons.warm`` gets for one row of the table (rows are built in parallel)."""
+
+    def __init__(self, name: str) -> None:
+        lesson, load = next((lesson, load) for n, lesson, load in COURSE_MODELS if n == name)
+        self.row, cached = _cached_row(name, lesson, load(), None, progress=False)
+        self.cache_info = {"cached": cached}
 
 
 class _TableArtefact:
@@ -355,5 +371,6 @@ class _TableArtefact:
 
 CACHED_MODELS: dict[str, Callable[[], object]] = {
     **{name: functools.partial(certified_model, name, progress=False) for name in RECIPES},
+    **{f"course-row '{name}'": functools.partial(_RowArtefact, name) for name, _, _ in COURSE_MODELS},
     "course-table": _TableArtefact,
 }

@@ -38,8 +38,10 @@ def _stage(name: str) -> int:
         return 0  # the lesson-00 models others are built on
     if name.startswith(("defences:", "audit:")):
         return 2  # they measure or wrap lesson 05's models
+    if name.startswith("certify:course-row"):
+        return 3  # one model of lessons 05 or 08 measured with lesson 07's attacks (lesson 05's read the audit)
     if name == "certify:course-table":
-        return 3  # every model of lessons 05 and 08, measured with lesson 07's attacks
+        return 4  # the rows, put together
     return 1
 
 

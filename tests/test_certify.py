@@ -11,7 +11,8 @@ from lessons import audit, bounds, certify, evaluation, models, panels, smoothin
 
 def test_recipes_and_cached_artefacts_are_declared():
     assert set(certify.RECIPES) == {"mlp", "mlp-pgd", "cnn", "ibp", "noise-0.25", "noise-0.50"}
-    assert set(certify.CACHED_MODELS) == set(certify.RECIPES) | {"course-table"}
+    rows = {f"course-row '{name}'" for name, _, _ in certify.COURSE_MODELS}
+    assert set(certify.CACHED_MODELS) == set(certify.RECIPES) | rows | {"course-table"}
     assert all(callable(load) for load in certify.CACHED_MODELS.values())
     names = [name for name, _, _ in certify.COURSE_MODELS]
     assert len(names) == len(set(names)) and {"pgd", "ibp", "mlp"} <= set(names)
