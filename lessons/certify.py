@@ -18,7 +18,6 @@ to compute are stored with the weights they describe: the exact verdicts of the 
 from __future__ import annotations
 
 import functools
-import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from torch import nn
 
 from . import bounds, cache, recipes
 from .attacks.common import check_attack
-from .audit import ENSEMBLE, lesson05
+from .audit import ENSEMBLE, lesson05, weights_id
 from .audit import EPS as AUDIT_EPS
 from .audit import N_DIGITS as AUDIT_DIGITS
 from .certified_training import fit, gaussian_loss, ibp_loss
@@ -261,14 +260,6 @@ _TABLE = dict(eps=(0.1, 0.3), radii=(0.5, 1.0), n=N_TABLE, n_exact=N_EXACT, exac
               lesson05_at_audit_eps="from lesson 07's audit")
 
 
-def _digest(model: nn.Module) -> str:
-    h = hashlib.sha1()
-    for key, value in model.state_dict().items():
-        h.update(key.encode())
-        h.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:8]
-
-
 def _row(name: str, lesson: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, progress: bool) -> dict:
     cfg = _TABLE
     row = {"model": name, "lesson": lesson, "clean": float(correct(model, x, y).float().mean())}
@@ -328,7 +319,7 @@ def course_table(*, device: torch.device | str | None = None, progress: bool = T
 def _cached_row(name: str, lesson: str, model: nn.Module, device: torch.device | str | None, progress: bool
                 ) -> tuple[dict, bool]:
     """One model's row, computed once and cached; the version covers the settings, the attack and its weights."""
-    version = cache.fingerprint(dict(_TABLE, attack=BEST_ATTACK, model=name, lesson=lesson, weights=_digest(model)))
+    version = cache.fingerprint(dict(_TABLE, attack=BEST_ATTACK, model=name, lesson=lesson, weights=weights_id(model)))
     found = cache.load("results", f"l08-course-row-{name}", version)
     if found is not None:
         return found[0]["row"], True

@@ -24,8 +24,8 @@ def test_cached_checklist_is_the_live_one(mnist):
     assert [c.name for c in cached.checks] == list(checklist.CHECKS)
 
 
-def test_a_changed_model_is_measured_anew():
-    # The cache key is the weights' digest: one changed weight gives another key, so no stale record is read.
+def test_the_cache_key_changes_with_any_weight():
+    # audit's and the course table's cache keys are this digest: one changed weight gives another key, so no stale record is read.
     model = recipes.robust_model("standard", device="cpu", progress=False)
     before = audit.weights_id(model)
     copy = deepcopy(model)
